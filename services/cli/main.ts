@@ -1,0 +1,44 @@
+/**
+ * `spark`: the one command-line entry point. Each subcommand lives in its own file beside this one;
+ * errors are printed as one line (no stack) and exit non-zero.
+ */
+import { Command } from 'commander';
+import { ConfigError } from '../common/config.js';
+import { serveCommand } from './serve.js';
+import { startCommand } from './start.js';
+
+/** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
+const PLANNED: Array<[string, string, string]> = [
+  ['dataset', 'MMLU-Pro categories, samples and questions', 'issue 4'],
+  ['judge', 'score candidate steps with the judge', 'issue 5'],
+  ['tools', 'list and run the 8 tools', 'issue 6'],
+  ['trajectory', 'generate rarity-first trajectories and step examples', 'issue 6'],
+  ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
+  ['train', 'PPO / SFT training on step examples', 'issue 8'],
+  ['eval', 'score responses, run evaluations, reports', 'issue 9'],
+  ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
+  ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
+];
+
+export function buildProgram(): Command {
+  const program = new Command('spark')
+    .description('SPaRK (arXiv 2507.11371) in TypeScript: step-wise offline RL for diverse tool use')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .addCommand(serveCommand())
+    .addCommand(startCommand());
+  for (const [name, summary, when] of PLANNED) {
+    program.command(name).description(`${summary} (not yet available: ${when})`).allowUnknownOption().allowExcessArguments()
+      .action(() => { throw new ConfigError(`spark ${name} is not available in this version yet (${when})`); });
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`spark: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,13 @@
+/** Dataset service wiring: config → server → handlers. Logic lives in the modules beside this file. */
+import { DatasetServiceService } from '../common/gen/spark/v1/dataset.js';
+import { defineService, runIfMain } from '../common/service.js';
+
+export const datasetService = defineService({
+  name: 'dataset',
+  definition: DatasetServiceService,
+  summary: 'MMLU-Pro questions, the 2,500-question working set, sampling and prompts',
+  unimplementedHint: 'the dataset service arrives with issue 4 (loaders, sampling, prompts)',
+  createHandlers: () => ({}),
+});
+
+runIfMain(import.meta.url, datasetService);
