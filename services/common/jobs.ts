@@ -149,8 +149,10 @@ export class JobRunner {
         this.append(job, { state: JobState.JOB_STATE_RUNNING, progress: u.progress, metrics: u.metrics, message: u.message, artifacts: u.artifacts });
       },
     };
-    job.running = Promise.resolve()
-      .then(() => work(ctx))
+    // Call work synchronously so it sees the signal before any CancelJob can arrive.
+    let started: Promise<JobUpdate | void>;
+    try { started = Promise.resolve(work(ctx)); } catch (err) { started = Promise.reject(err); }
+    job.running = started
       .then(
         (result) => {
           this.append(job, { state: JobState.JOB_STATE_SUCCEEDED, progress: 1, message: result?.message ?? 'succeeded', metrics: result?.metrics, artifacts: result?.artifacts });
