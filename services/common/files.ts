@@ -3,7 +3,7 @@
  * leaves a half-written checkpoint or manifest, and append-only JSONL logs read back line by line,
  * ignoring a torn last line left by a kill mid-write.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
 /** Writes `data` to `path` so that readers see either the old file or the whole new one. */
@@ -49,4 +49,17 @@ export function readJsonl<T = unknown>(path: string): T[] {
     }
   });
   return out;
+}
+
+/**
+ * Makes an append-only JSONL file safe to append to again after a crash: a torn last line (no trailing
+ * newline) is cut off, so the next record starts on its own line. Returns the number of bytes removed.
+ */
+export function repairJsonlTail(path: string): number {
+  if (!existsSync(path)) return 0;
+  const text = readFileSync(path);
+  if (text.length === 0 || text[text.length - 1] === 0x0a) return 0;
+  const keep = text.lastIndexOf(0x0a) + 1;
+  truncateSync(path, keep);
+  return text.length - keep;
 }
