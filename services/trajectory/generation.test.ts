@@ -15,6 +15,8 @@ import { hashString32 } from '../common/random.js';
 import { generationSpecSchema, runGeneration, type GenerationDeps } from './generation.js';
 import type { RolloutDeps } from './rollout.js';
 import type { TrajectoryRecord } from './records.js';
+import { decomposeFolder } from './steps.js';
+import { parseAssistantTurn, renderChat } from '../common/step-format.js';
 
 const questions = Array.from({ length: 12 }, (_, i) => Question.fromPartial({
   questionId: 100 + i, question: `q${i}`, options: ['1', '2', '3', '4'], answer: 'ABCD'[i % 4], answerIndex: i % 4, category: i % 2 ? 'math' : 'law',
@@ -112,5 +114,31 @@ describe('runGeneration', () => {
     expect(() => spec({ selection: 'rarest' })).toThrow(/selection/);
     expect(() => spec({ n: 0 })).toThrow(/must be > 0/);
     expect(() => spec({ outDir: '../escape' })).toThrow(/relative path under the artifact root/);
+  });
+
+  it('decomposes trajectories into one step example per step (SWiRL)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'gen-'));
+    await generate(root);
+    const examples = decomposeFolder(join(root, 'run'));
+    expect(examples).toHaveLength(12 * 5);
+    const first = examples.filter((e) => e.question_id === 100);
+    expect(first.map((e) => e.step_index)).toEqual([0, 1, 2, 3, 4]);
+    // Context grows by two messages (tool call + ipython output) per tool step.
+    expect(first.map((e) => e.messages.length)).toEqual([2, 4, 6, 8, 10]);
+    expect(first[0].messages[1].content).toContain('Question:\nq0\nOptions:\nA. 1\n');
+    expect(first[0].messages[0].content).toContain('at most 5 steps');
+    for (const e of first.slice(0, 4)) {
+      expect(e.completion.endsWith('<|eom_id|>')).toBe(true);
+      expect(parseAssistantTurn(e.completion)).toMatchObject({ kind: 'tool_call', action: e.action });
+      expect(e.reward.judge_score).toBeGreaterThan(0.6);
+      expect(e.reward.diversity).toBeGreaterThan(0);
+    }
+    const final = first[4];
+    expect(final.is_final).toBe(true);
+    expect(final.completion).toMatch(/the answer is \([A-D]\)<\|eot_id\|>$/);
+    expect(final.reward.diversity).toBe(0);
+    expect(final.reward.correctness).toBe(load(root).find((r) => r.question_id === 100)!.correct ? 1 : 0);
+    // The context renders in the Llama-3.1 template.
+    expect(renderChat(final.messages, { addGenerationPrompt: true })).toMatch(/^<\|begin_of_text\|><\|start_header_id\|>system/);
   });
 });
