@@ -4,12 +4,12 @@
  */
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
+import { datasetCommand } from './dataset.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
-  ['dataset', 'MMLU-Pro categories, samples and questions', 'issue 4'],
   ['judge', 'score candidate steps with the judge', 'issue 5'],
   ['tools', 'list and run the 8 tools', 'issue 6'],
   ['trajectory', 'generate rarity-first trajectories and step examples', 'issue 6'],
@@ -26,7 +26,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .addCommand(serveCommand())
-    .addCommand(startCommand());
+    .addCommand(startCommand())
+    .addCommand(datasetCommand());
   for (const [name, summary, when] of PLANNED) {
     program.command(name).description(`${summary} (not yet available: ${when})`).allowUnknownOption().allowExcessArguments()
       .action(() => { throw new ConfigError(`spark ${name} is not available in this version yet (${when})`); });
