@@ -84,6 +84,8 @@ export interface StartServerOptions {
   metrics: ServiceMetrics;
   /** Called during shutdown after the listener stops accepting calls (flush files, stop jobs). */
   onShutdown?: () => Promise<void> | void;
+  /** Exit the process on SIGTERM/SIGINT after a graceful shutdown (installed before "serving" is logged). */
+  handleSignals?: boolean;
 }
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
@@ -113,6 +115,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   for (const n of ['', ...serviceNames]) health.setStatus(n, 'SERVING');
   const address = `${config.host}:${port}`;
+  const running: RunningServer = { port, metricsPort: metricsServer.port, address, health, serviceNames, shutdown: (reason) => shutdown(reason) };
+  // Before the "serving" line: whoever waits for it may send SIGTERM right away.
+  if (opts.handleSignals) exitOnSignals(running, log);
   log.info({ grpc: address, metrics: `http://${config.host}:${metricsServer.port}/metrics`, services: serviceNames, tls: config.tls, auth: !!config.authToken }, 'serving');
 
   let stopping: Promise<void> | undefined;
@@ -130,7 +135,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     })();
     return stopping;
   };
-  return { port, metricsPort: metricsServer.port, address, health, serviceNames, shutdown };
+  return running;
 }
 
 /** SIGTERM / SIGINT → graceful shutdown → exit 0 (exit 1 when shutdown itself fails). */

@@ -13,7 +13,7 @@ import { implement, type Handlers } from './handlers.js';
 import { JobRunner } from './jobs.js';
 import { createLogger, type Logger } from './logging.js';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.js';
-import { exitOnSignals, startServer, type RunningServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
 export interface ServiceDeps<C> {
   config: C;
@@ -79,8 +79,8 @@ export async function launchService<D extends ServiceDefinition, S extends z.Zod
     metrics,
     services: [{ definition: module.definition, implementation: implement(module.definition, handlers, log, module.unimplementedHint) }],
     onShutdown: async () => { await jobs.shutdown(); await module.onShutdown?.(); },
+    handleSignals: opts.handleSignals,
   });
-  if (opts.handleSignals) exitOnSignals(running, log);
   return { ...running, config, log, metrics, jobs };
 }
 
