@@ -5,12 +5,12 @@
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
+import { judgeCommand } from './judge.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
-  ['judge', 'score candidate steps with the judge', 'issue 5'],
   ['tools', 'list and run the 8 tools', 'issue 6'],
   ['trajectory', 'generate rarity-first trajectories and step examples', 'issue 6'],
   ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
@@ -27,7 +27,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addCommand(serveCommand())
     .addCommand(startCommand())
-    .addCommand(datasetCommand());
+    .addCommand(datasetCommand())
+    .addCommand(judgeCommand());
   for (const [name, summary, when] of PLANNED) {
     program.command(name).description(`${summary} (not yet available: ${when})`).allowUnknownOption().allowExcessArguments()
       .action(() => { throw new ConfigError(`spark ${name} is not available in this version yet (${when})`); });
