@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS, requireTlsFiles, SERVER_ENV, serverConfigShape } from '../common/config.js';
 import { JUDGE_MODES } from './backend.js';
-import { STRUCTURED_OUTPUT_MODES } from './llm-client.js';
+import { STRUCTURED_OUTPUT_MODES } from '../common/llm/chat-client.js';
 import type { ModelPrice } from './metrics.js';
 import { DEFAULT_PROMPT_FILE } from './prompt.js';
 

@@ -21,7 +21,7 @@ import { extractAnswer } from './answer.js';
 import type { JudgeBackend, JudgeMode } from './backend.js';
 import { cacheKey, VerdictCache, type CacheKeyParts } from './cache.js';
 import { resolveBackend, type JudgeSettings } from './config.js';
-import { ChatClient } from './llm-client.js';
+import { ChatClient } from '../common/llm/chat-client.js';
 import { LlmJudge, UnusableVerdictError } from './llm-judge.js';
 import { JudgeMetrics, type RequestOutcome } from './metrics.js';
 import { offlineBackend } from './offline-judge.js';
@@ -205,6 +205,7 @@ export function createJudge(settings: JudgeSettings, opts: CreateJudgeOptions): 
   let backend: JudgeBackend = offlineBackend;
   if (kind === 'openai') {
     const chat = new ChatClient({
+      upstreamName: 'judge endpoint',
       baseUrl: settings.judgeBaseUrl,
       apiKey: settings.openaiApiKey,
       model: settings.judgeModel,

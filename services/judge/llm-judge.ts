@@ -8,7 +8,7 @@
 import type { Candidate } from '../common/gen/spark/v1/common.js';
 import { FailedPreconditionError } from '../common/errors.js';
 import type { JudgeBackend, JudgeMode, TokenUsage } from './backend.js';
-import type { ChatClient } from './llm-client.js';
+import type { ChatClient } from '../common/llm/chat-client.js';
 import type { ChatTurn, JudgeContext, JudgePrompt } from './prompt.js';
 import { batchSchema, parseBatchVerdicts, parseSingleVerdict, SINGLE_SCHEMA, VerdictError, type ResponseSchema, type Verdict } from './verdict.js';
 
@@ -85,7 +85,7 @@ export class LlmJudge implements JudgeBackend {
   }
 
   private async complete(messages: ChatTurn[], schema: ResponseSchema, signal?: AbortSignal) {
-    const result = await this.chat.complete(messages, schema, signal);
+    const result = await this.chat.complete(messages, { schema }, signal);
     this.hooks.usage?.(result.promptTokens, result.completionTokens);
     return result;
   }

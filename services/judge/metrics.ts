@@ -6,8 +6,8 @@
 import type { Registry } from 'prom-client';
 import { counter, gauge, histogram } from '../common/metrics.js';
 import type { GetStatsResponse } from '../common/gen/spark/v1/judge.js';
-import type { BreakerState } from './breaker.js';
-import type { AttemptOutcome, ChatObserver } from './llm-client.js';
+import type { BreakerState } from '../common/llm/breaker.js';
+import type { AttemptOutcome, ChatObserver } from '../common/llm/chat-client.js';
 
 /** How a scoring request (ScoreCandidates or ScoreAnswer) ended. */
 export type RequestOutcome = 'ok' | 'invalid_argument' | 'invalid_output' | 'unavailable' | 'cancelled' | 'deadline_exceeded' | 'error';

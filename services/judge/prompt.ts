@@ -28,10 +28,9 @@ const PLACEHOLDERS: Record<SectionName, readonly string[]> = {
 /** Long tool outputs are cut so one verbose tool cannot blow the judge's context window. */
 const MAX_TOOL_TEXT_CHARS = 4_000;
 
-export interface ChatTurn {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+import type { ChatTurn } from '../common/llm/chat-client.js';
+
+export type { ChatTurn };
 
 /** What a candidate or answer is judged against. */
 export interface JudgeContext {

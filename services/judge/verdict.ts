@@ -5,6 +5,8 @@
  * 0..10 is a `VerdictError`, which the caller answers with one repair request and then counts as an error.
  */
 
+import type { ResponseSchema } from '../common/llm/chat-client.js';
+
 /** One judged step. */
 export interface Verdict {
   /** 0..10. */
@@ -31,10 +33,7 @@ const verdictItemSchema = (withIndex: boolean) => ({
   additionalProperties: false,
 });
 
-export interface ResponseSchema {
-  name: string;
-  schema: Record<string, unknown>;
-}
+export type { ResponseSchema };
 
 /** `response_format.json_schema` for a batch of `count` candidates. */
 export function batchSchema(count: number): ResponseSchema {

@@ -10,12 +10,35 @@
  * plain text from then on, the schema being spelled out in the prompt anyway.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { CancelledError, UpstreamUnavailableError } from '../common/errors.js';
+import { CancelledError, UpstreamUnavailableError } from '../errors.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { ConcurrencyLimiter } from './limiter.js';
-import type { ChatTurn } from './prompt.js';
 import { backoffDelayMs, retryAfterMs, sleep, type RetryPolicy } from './retry.js';
-import type { ResponseSchema } from './verdict.js';
+
+/** One chat message as OpenAI-compatible endpoints take it. */
+export interface ChatTurn {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** A JSON schema for `response_format: json_schema` (structured output). */
+export interface ResponseSchema {
+  name: string;
+  schema: Record<string, unknown>;
+}
+
+/** Per-call settings on top of the client's defaults. */
+export interface CompleteOptions {
+  /** Ask for structured output with this schema (when the endpoint supports it). */
+  schema?: ResponseSchema;
+  /** Stop sequences. */
+  stop?: string[];
+  /** Overrides the client's completion token cap. */
+  maxTokens?: number;
+  /** Overrides the client's temperature. */
+  temperature?: number;
+  seed?: number;
+}
 
 export const STRUCTURED_OUTPUT_MODES = ['auto', 'json_schema', 'off'] as const;
 export type StructuredOutputMode = (typeof STRUCTURED_OUTPUT_MODES)[number];
@@ -26,6 +49,8 @@ export type AttemptOutcome =
   | 'bad_response' | 'unsupported_format' | 'breaker_open' | 'cancelled';
 
 export interface ChatClientOptions {
+  /** Names the endpoint in errors and logs ("judge endpoint", "generator endpoint"). */
+  upstreamName?: string;
   /** Endpoint base URL, e.g. "http://vllm:8000/v1"; unset = api.openai.com. */
   baseUrl?: string;
   apiKey?: string;
@@ -102,17 +127,21 @@ export class ChatClient {
     this.useSchema = opts.structuredOutput !== 'off';
   }
 
+  private get upstream(): string {
+    return this.opts.upstreamName ?? 'LLM endpoint';
+  }
+
   /** Whether requests currently carry `response_format: json_schema`. */
   get structuredOutput(): boolean {
     return this.useSchema;
   }
 
   /** Sends `messages`, retrying per the policy; throws UpstreamUnavailableError when it gives up. */
-  async complete(messages: ChatTurn[], schema: ResponseSchema, signal?: AbortSignal): Promise<ChatResult> {
+  async complete(messages: ChatTurn[], call: CompleteOptions = {}, signal?: AbortSignal): Promise<ChatResult> {
     for (let retry = 0; ; retry += 1) {
       let failed: AttemptFailed;
       try {
-        return await this.limiter.run(() => this.attempt(messages, schema, signal), signal);
+        return await this.limiter.run(() => this.attempt(messages, call, signal), signal);
       } catch (err) {
         if (signal?.aborted) throw callerReason(signal);
         if (!(err instanceof AttemptFailed)) throw err; // the breaker is open: fail fast
@@ -126,7 +155,7 @@ export class ChatClient {
       }
       if (!failure.retryable || retry >= this.opts.retry.maxRetries) {
         const attempts = retry + 1;
-        throw new UpstreamUnavailableError('judge endpoint', `${failure.description} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`, { cause: failed });
+        throw new UpstreamUnavailableError(this.upstream, `${failure.description} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`, { cause: failed });
       }
       await sleep(backoffDelayMs(retry, this.opts.retry, failure.retryAfterMs, this.opts.random), signal).catch(() => {
         throw callerReason(signal!);
@@ -135,10 +164,11 @@ export class ChatClient {
   }
 
   /** One HTTP request, holding a concurrency slot. Failures come out as AttemptFailed, classified. */
-  private async attempt(messages: ChatTurn[], schema: ResponseSchema, signal?: AbortSignal): Promise<ChatResult> {
+  private async attempt(messages: ChatTurn[], call: CompleteOptions, signal?: AbortSignal): Promise<ChatResult> {
+    const schema = call.schema;
     if (!this.breaker.allow()) {
       this.opts.observer?.attempt('breaker_open', 0);
-      throw new UpstreamUnavailableError('judge endpoint', `circuit breaker open after repeated failures (last: ${this.lastFailure}); next probe in ${Math.ceil(this.breaker.retryInMs / 1_000)} s`);
+      throw new UpstreamUnavailableError(this.upstream, `circuit breaker open after repeated failures (last: ${this.lastFailure}); next probe in ${Math.ceil(this.breaker.retryInMs / 1_000)} s`);
     }
     const started = performance.now();
     const timeout = AbortSignal.timeout(this.opts.timeoutMs);
@@ -147,9 +177,11 @@ export class ChatClient {
       const res = await this.openai.chat.completions.create({
         model: this.opts.model,
         messages,
-        temperature: this.opts.temperature,
-        ...(this.opts.maxTokens > 0 ? { max_tokens: this.opts.maxTokens } : {}),
-        ...(this.useSchema ? { response_format: { type: 'json_schema', json_schema: { name: schema.name, schema: schema.schema, strict: true } } } : {}),
+        temperature: call.temperature ?? this.opts.temperature,
+        ...((call.maxTokens ?? this.opts.maxTokens) > 0 ? { max_tokens: call.maxTokens ?? this.opts.maxTokens } : {}),
+        ...(call.stop?.length ? { stop: call.stop } : {}),
+        ...(call.seed !== undefined ? { seed: call.seed } : {}),
+        ...(this.useSchema && schema ? { response_format: { type: 'json_schema', json_schema: { name: schema.name, schema: schema.schema, strict: true } } } : {}),
       }, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       this.breaker.onSuccess();
       observe('ok');
@@ -179,7 +211,7 @@ export class ChatClient {
 /** The caller's abort reason as one of our errors (deadline or cancellation), never a bare AbortError. */
 function callerReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
-  return reason instanceof Error && reason.name !== 'AbortError' ? reason : new CancelledError('the caller cancelled the judge call', { cause: reason });
+  return reason instanceof Error && reason.name !== 'AbortError' ? reason : new CancelledError('the caller cancelled the LLM call', { cause: reason });
 }
 
 function classify(err: unknown, usingSchema: boolean): Failure {
@@ -192,7 +224,7 @@ function classify(err: unknown, usingSchema: boolean): Failure {
     if (status === 429) return { outcome: 'rate_limited', retryable: true, unhealthy: false, retryAfterMs: retryAfterMs(err.headers), description: head };
     if (status >= 500 || status === 408) return { outcome: 'server_error', retryable: true, unhealthy: true, retryAfterMs: retryAfterMs(err.headers), description: head };
     if (usingSchema && (status === 400 || status === 422) && /response_format|json_schema|structured/i.test(err.message)) {
-      return { outcome: 'unsupported_format', retryable: false, unhealthy: false, description: `${head} (the endpoint rejects response_format json_schema; set SPARK_JUDGE_STRUCTURED_OUTPUT=off)` };
+      return { outcome: 'unsupported_format', retryable: false, unhealthy: false, description: `${head} (the endpoint rejects response_format json_schema; turn structured output off)` };
     }
     return { outcome: 'client_error', retryable: false, unhealthy: false, description: head };
   }
