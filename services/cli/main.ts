@@ -5,17 +5,17 @@
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
+import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
+import { toolsCommand } from './tools.js';
+import { trajectoryCommand } from './trajectory.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
-  ['tools', 'list and run the 8 tools', 'issue 6'],
-  ['trajectory', 'generate rarity-first trajectories and step examples', 'issue 6'],
   ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
   ['train', 'PPO / SFT training on step examples', 'issue 8'],
-  ['eval', 'score responses, run evaluations, reports', 'issue 9'],
   ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
   ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
 ];
@@ -28,7 +28,10 @@ export function buildProgram(): Command {
     .addCommand(serveCommand())
     .addCommand(startCommand())
     .addCommand(datasetCommand())
-    .addCommand(judgeCommand());
+    .addCommand(judgeCommand())
+    .addCommand(evalCommand())
+    .addCommand(trajectoryCommand())
+    .addCommand(toolsCommand());
   for (const [name, summary, when] of PLANNED) {
     program.command(name).description(`${summary} (not yet available: ${when})`).allowUnknownOption().allowExcessArguments()
       .action(() => { throw new ConfigError(`spark ${name} is not available in this version yet (${when})`); });

@@ -1,0 +1,114 @@
+/**
+ * The pipeline's configuration, in one place: a preset (`smoke` for a laptop, `paper` for the paper's
+ * settings on a GPU with a real judge), then an optional YAML file, then environment variables, then
+ * flags — each layer overriding the one before, validated once with zod. The resolved config is written
+ * next to the results of every run.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../../common/config.js';
+import { describeZodError } from '../../common/errors.js';
+import { SELECTION_POLICIES } from '../../trajectory/selection.js';
+
+export const PRESET_NAMES = ['smoke', 'paper'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+const stageTraining = z.object({
+  steps: z.number().int().min(1).describe('optimiser steps'),
+  lr: z.number().positive().describe('peak learning rate'),
+  batchSize: z.number().int().min(1),
+}).strict();
+
+export const pipelineConfigSchema = z.object({
+  preset: z.enum(PRESET_NAMES),
+  /** Training questions rolled out (from the shipped 2,500-question working set). */
+  questions: z.number().int().min(1).max(2_500).describe('questions rolled out for training'),
+  /** Steps per trajectory, final answer included (paper: 5). */
+  maxSteps: z.number().int().min(2).max(20),
+  selection: z.enum(SELECTION_POLICIES),
+  seed: z.number().int(),
+  /** Questions rolled out in parallel. */
+  concurrency: z.number().int().min(1).max(256),
+  /** Questions per category for evaluation, from the held-apart eval split (10 per category at most). */
+  evalPerCategory: z.number().int().min(1).max(10),
+  /** Agentic evaluation steps. */
+  evalMaxSteps: z.number().int().min(1).max(20),
+  /** Base model folder; unset = a tiny random Llama made for the run and pre-trained on the step format. */
+  modelPath: z.string().optional(),
+  /** Tiny-model preset when modelPath is unset. */
+  tinyPreset: z.enum(['tiny', 'small']),
+  /** Format pre-training of the tiny model (questions rolled out with the greedy policy, disjoint seed). */
+  pretrain: stageTraining.extend({ questions: z.number().int().min(1).max(2_500) }),
+  sft: stageTraining,
+  ppo: stageTraining.extend({ klCoef: z.number().min(0), clipEps: z.number().positive(), diversityWeight: z.number().min(0) }),
+  lora: z.object({ rank: z.number().int().min(1), alpha: z.number().positive(), quantization: z.enum(['none', 'nf4']) }).strict(),
+}).strict();
+
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+
+export const PRESETS: Record<PresetName, PipelineConfig> = {
+  // What `npm start` runs: minutes on a 2-core laptop, offline judge, heuristic generator, tiny model.
+  smoke: {
+    preset: 'smoke', questions: 42, maxSteps: 3, selection: 'rarity_first', seed: 0, concurrency: 6,
+    evalPerCategory: 2, evalMaxSteps: 3, tinyPreset: 'tiny',
+    pretrain: { questions: 42, steps: 60, lr: 3e-3, batchSize: 8 },
+    sft: { steps: 30, lr: 2e-3, batchSize: 8 },
+    ppo: { steps: 30, lr: 2e-3, batchSize: 8, klCoef: 0.05, clipEps: 0.2, diversityWeight: 1.0 },
+    lora: { rank: 8, alpha: 16, quantization: 'none' },
+  },
+  // The paper's settings (arXiv 2507.11371 §4): 2,500 questions, 5 steps, QLoRA on an 8B model.
+  paper: {
+    preset: 'paper', questions: 2_500, maxSteps: 5, selection: 'rarity_first', seed: 0, concurrency: 16,
+    evalPerCategory: 10, evalMaxSteps: 5, tinyPreset: 'small',
+    pretrain: { questions: 500, steps: 500, lr: 1e-3, batchSize: 16 },
+    sft: { steps: 1_000, lr: 2e-4, batchSize: 16 },
+    ppo: { steps: 1_000, lr: 1e-5, batchSize: 16, klCoef: 0.05, clipEps: 0.2, diversityWeight: 0.5 },
+    lora: { rank: 16, alpha: 32, quantization: 'nf4' },
+  },
+};
+
+/** Environment variables the pipeline reads itself (the services read their own, e.g. OPENAI_API_KEY). */
+export const PIPELINE_ENV = {
+  modelPath: 'SPARK_MODEL_PATH',
+} as const;
+
+/** Deep merge of plain objects; arrays and scalars replace. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = b && typeof b === 'object' && !Array.isArray(b) && v && typeof v === 'object' && !Array.isArray(v)
+      ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export interface ConfigSources {
+  preset: PresetName;
+  /** A YAML file with any subset of the fields. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values (undefined = not given). */
+  flags?: Partial<PipelineConfig>;
+}
+
+export function resolvePipelineConfig(src: ConfigSources): PipelineConfig {
+  let cfg: Record<string, unknown> = { ...PRESETS[src.preset] };
+  if (src.file) {
+    let fromFile: unknown;
+    try {
+      fromFile = parseYaml(readFileSync(src.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`--config ${src.file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (fromFile && typeof fromFile === 'object') cfg = merge(cfg, fromFile as Record<string, unknown>);
+  }
+  const modelPath = src.env?.[PIPELINE_ENV.modelPath];
+  if (modelPath) cfg = merge(cfg, { modelPath });
+  cfg = merge(cfg, (src.flags ?? {}) as Record<string, unknown>);
+  const parsed = pipelineConfigSchema.safeParse({ ...cfg, preset: src.preset });
+  if (!parsed.success) throw new ConfigError(`invalid pipeline configuration${src.file ? ` (${src.file})` : ''}: ${describeZodError(parsed.error)}`);
+  return parsed.data;
+}
