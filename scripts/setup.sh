@@ -46,5 +46,9 @@ if [ "$(cat node_modules/.spark-gen-hash 2>/dev/null)" != "$gen_hash" ] || [ ! -
 fi
 
 # 4. build
+bash scripts/build-native.sh || say "libtorch addon not built: the trainer's model cannot run (see scripts/build-native.sh)"
 say "building TypeScript"
 npx tsc -p tsconfig.json
+
+# 5. the encyclopedia tool's index (WordNet + GCIDE + FOLDOC → .spark/encyclopedia): ~15 s once, instant when up to date
+node dist/scripts/build-encyclopedia.js

@@ -5,8 +5,10 @@
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
+import { doctorCommand } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
+import { modelCommand } from './model.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
 import { toolsCommand } from './tools.js';
@@ -14,10 +16,8 @@ import { trajectoryCommand } from './trajectory.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
-  ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
   ['train', 'PPO / SFT training on step examples', 'issue 8'],
   ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
-  ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
 ];
 
 export function buildProgram(): Command {
@@ -29,6 +29,8 @@ export function buildProgram(): Command {
     .addCommand(startCommand())
     .addCommand(datasetCommand())
     .addCommand(judgeCommand())
+    .addCommand(modelCommand())
+    .addCommand(doctorCommand())
     .addCommand(evalCommand())
     .addCommand(trajectoryCommand())
     .addCommand(toolsCommand());

@@ -1,14 +1,18 @@
 /** Trajectory service wiring: config → server → handlers. Logic lives in the modules beside this file. */
 import { TrajectoryServiceService } from '../common/gen/spark/v1/trajectory.js';
-import { jobHandlers } from '../common/jobs.js';
 import { defineService, runIfMain } from '../common/service.js';
+import { TRAJECTORY_ENV, trajectoryServiceConfigSchema } from './config.js';
+import { closeTrajectoryTools, createTrajectoryHandlers } from './server.js';
 
 export const trajectoryService = defineService({
   name: 'trajectory',
   definition: TrajectoryServiceService,
   summary: '8 tools + CoT, rarity-first rollouts, step-wise decomposition',
-  unimplementedHint: 'tools and rollouts arrive with issue 6',
-  createHandlers: ({ jobs }) => ({ ...jobHandlers(jobs) }),
+  unimplementedHint: 'rollouts arrive with issue 6',
+  configSchema: trajectoryServiceConfigSchema,
+  configEnv: TRAJECTORY_ENV,
+  createHandlers: createTrajectoryHandlers,
+  onShutdown: closeTrajectoryTools,
 });
 
 runIfMain(import.meta.url, trajectoryService);
