@@ -5,10 +5,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
-import { doctorCommand } from './doctor.js';
-import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
-import { modelCommand } from './model.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
 import { toolsCommand } from './tools.js';
@@ -16,6 +13,9 @@ import { trajectoryCommand } from './trajectory.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
+  ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
+  ['eval', 'score responses, run evaluations, reports', 'issue 9'],
+  ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
   ['train', 'PPO / SFT training on step examples', 'issue 8'],
   ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
 ];
@@ -29,9 +29,6 @@ export function buildProgram(): Command {
     .addCommand(startCommand())
     .addCommand(datasetCommand())
     .addCommand(judgeCommand())
-    .addCommand(modelCommand())
-    .addCommand(doctorCommand())
-    .addCommand(evalCommand())
     .addCommand(trajectoryCommand())
     .addCommand(toolsCommand());
   for (const [name, summary, when] of PLANNED) {
