@@ -138,3 +138,11 @@ export async function* serverStream<Req, Res>(method: StreamMethod<Req, Res>, re
     call.cancel();
   }
 }
+
+/**
+ * The security a service uses towards its peers: the same TLS mode, CA and certificate as its own server
+ * (one mesh-wide CA), and the same bearer token.
+ */
+export function peerSecurity(config: { tls: 'off' | 'tls' | 'mtls'; tlsCaFile?: string; tlsCertFile?: string; tlsKeyFile?: string; authToken?: string }): ClientSecurity {
+  return { tls: config.tls, caFile: config.tlsCaFile, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, token: config.authToken };
+}

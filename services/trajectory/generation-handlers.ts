@@ -72,7 +72,7 @@ export interface GenerationHandlerDeps {
   rollout: Omit<RolloutDeps, 'generator'>;
   generatorFor(kind: GenerationSpec['generator']): StepGenerator;
   resolveQuestions: GenerationDeps['resolveQuestions'];
-  judgeBackend(): string;
+  judgeBackend: GenerationDeps['judgeBackend'];
 }
 
 /** How often StreamTrajectories looks for new lines while the job still runs. */
@@ -91,7 +91,7 @@ export function generationHandlers(deps: GenerationHandlerDeps) {
         rollout: { ...deps.rollout, generator },
         metrics,
         log: deps.log.child({ jobId: ctx.jobId }),
-        judgeBackend: deps.judgeBackend(),
+        judgeBackend: deps.judgeBackend,
       }, ctx));
     },
 

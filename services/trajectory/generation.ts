@@ -75,7 +75,7 @@ export interface GenerationDeps {
   metrics?: GenerationMetrics;
   log: Logger;
   /** Judge backend label for the manifest ("offline", "openai:gpt-4o"). */
-  judgeBackend?: string;
+  judgeBackend?: (signal: AbortSignal) => Promise<string>;
 }
 
 function packageVersion(): string {
@@ -108,7 +108,7 @@ async function prepareOut(out: string, spec: GenerationSpec, deps: GenerationDep
     spec,
     questions: questions.length,
     generator: deps.rollout.generator.kind,
-    judge: deps.judgeBackend ?? 'unknown',
+    judge: deps.judgeBackend ? await deps.judgeBackend(signal) : 'unknown',
     actions: deps.rollout.actions,
     versions: { spark_ts: packageVersion(), node: process.version },
     created_at: new Date().toISOString(),

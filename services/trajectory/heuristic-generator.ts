@@ -13,6 +13,7 @@ import type { Question, Step } from '../common/gen/spark/v1/common.js';
 import { createRng, hashString32 } from '../common/random.js';
 import { finalAnswerText } from '../common/step-format.js';
 import type { CandidateProposal, StepGenerator } from './rollout.js';
+import { ELEMENTS as ELEMENT_LIST } from './tools/elements.js';
 
 const LETTERS = 'ABCDEFGHIJ';
 const NUMBER = /(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])-?\d+(?:\.\d+)?(?:\s*[×x*]\s*10\^\{?-?\d+\}?)?/g;
@@ -35,7 +36,13 @@ export function keyTerms(text: string, k = 6): string[] {
 }
 
 /** Element symbols, for telling "NaCl" from "AND" when looking for chemical formulas. */
-const ELEMENTS = new Set('H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No Lr'.split(' '));
+const ELEMENTS = new Set(ELEMENT_LIST.map((e) => e.symbol));
+
+/** The first element named in a text ("calcium crystallizes..." → "calcium"). */
+export function elementNamed(text: string): string | undefined {
+  const words = new Set(text.toLowerCase().match(/[a-z]+/g) ?? []);
+  return ELEMENT_LIST.find((e) => words.has(e.name.toLowerCase()))?.name;
+}
 
 /** Chemical formulas in a text (at least two element tokens or a count, every token a real element). */
 export function extractFormulas(text: string): string[] {
@@ -132,16 +139,16 @@ function proposeFor(action: string, q: Question): CandidateProposal {
       const formula = extractFormulas(text)[0];
       return formula
         ? { action, thought: `Find the molar mass of ${formula}.`, parameters: { operation: 'molar_mass', formula } }
-        : { action, thought: 'Look up the element the question is about.', parameters: { operation: 'element', query: keyTerms(text, 1)[0] ?? 'carbon' } };
+        : { action, thought: 'Look up the element the question is about.', parameters: { operation: 'element', element: elementNamed(text) ?? 'carbon' } };
     }
     case 'finance': {
       const rate = pct(text);
       const [amount, periods] = numbers.filter((n) => n > 0 && n !== (rate ?? 0) * 100);
       if (rate !== undefined && amount !== undefined) {
-        return { action, thought: `Grow ${amount} at ${rate * 100}% for ${periods ?? 1} periods.`, parameters: { operation: 'fv', rate, nper: Math.min(Math.max(1, Math.round(periods ?? 1)), 1000), pv: -amount } };
+        return { action, thought: `Grow ${amount} at ${rate * 100}% for ${periods ?? 1} periods.`, parameters: { operation: 'fv', rate, periods: Math.min(Math.max(1, Math.round(periods ?? 1)), 1000), pv: -amount } };
       }
       const [x0, x1] = numbers;
-      return { action, thought: 'Compute the growth rate between the two figures given.', parameters: { operation: 'growth_rate', start: x0 ?? 1, end: x1 ?? 1, periods: 1 } };
+      return { action, thought: 'Compute the growth rate between the two figures given.', parameters: { operation: 'growth', begin: x0 || 1, end: x1 ?? 1 } };
     }
     case 'logic': {
       const formula = extractLogicFormula(text) ?? 'p | ~p';

@@ -8,7 +8,6 @@ export const trajectoryService = defineService({
   name: 'trajectory',
   definition: TrajectoryServiceService,
   summary: '8 tools + CoT, rarity-first rollouts, step-wise decomposition',
-  unimplementedHint: 'rollouts arrive with issue 6',
   configSchema: trajectoryServiceConfigSchema,
   configEnv: TRAJECTORY_ENV,
   createHandlers: createTrajectoryHandlers,

@@ -25,17 +25,15 @@ export function datasetQuestions(client: DatasetServiceClient) {
 }
 
 export interface RemoteJudge extends StepJudge {
-  /** "offline" or "openai:<model>", learnt from the first answer. */
-  backend(): string;
+  /** "offline" or "openai:<model>", as the judge reports it. */
+  backend(signal: AbortSignal): Promise<string>;
 }
 
 export function judgeOverGrpc(client: JudgeServiceClient, mode: JudgeMode = JudgeMode.JUDGE_MODE_BATCH): RemoteJudge {
-  let backend = 'unknown';
   return {
-    backend: () => backend,
+    backend: async (signal) => (await unary(client.getStats.bind(client), {}, { timeoutMs: 10_000, signal })).backend,
     async scoreCandidates(question: Question, steps: readonly Step[], candidates: readonly Candidate[], threshold: number, signal: AbortSignal): Promise<CandidateVerdict[]> {
       const res = await unary(client.scoreCandidates.bind(client), { question, stepsSoFar: [...steps], candidates: [...candidates], threshold, mode }, { timeoutMs: JUDGE_CALL_TIMEOUT_MS, signal });
-      backend = res.backend;
       return res.scores.map((s) => ({ score: s.score, viable: s.viable, rationale: s.rationale }));
     },
     async scoreAnswer(question: Question, steps: readonly Step[], answerText: string, signal: AbortSignal) {

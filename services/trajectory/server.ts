@@ -4,11 +4,23 @@
  * time answers OK with `tool_call.error`; bad input is INVALID_ARGUMENT, an unknown tool NOT_FOUND
  * (both thrown by the registry and mapped once in services/common/errors.ts).
  */
+import { COT_ACTION } from '../common/actions.js';
+import { createClient, peerSecurity } from '../common/client.js';
+import { InvalidArgumentError } from '../common/errors.js';
+import { DatasetServiceClient } from '../common/gen/spark/v1/dataset.js';
+import { JudgeServiceClient } from '../common/gen/spark/v1/judge.js';
+import { ChatClient } from '../common/llm/chat-client.js';
 import type { ListToolsResponse, RunToolRequest, RunToolResponse } from '../common/gen/spark/v1/trajectory.js';
 import type { CallContext } from '../common/handlers.js';
 import { jobHandlers } from '../common/jobs.js';
 import type { ServiceDeps } from '../common/service.js';
 import type { TrajectoryServiceConfig } from './config.js';
+import { generationHandlers } from './generation-handlers.js';
+import type { GenerationSpec } from './generation.js';
+import { HeuristicGenerator } from './heuristic-generator.js';
+import { OpenAiGenerator } from './llm-generator.js';
+import { datasetQuestions, judgeOverGrpc } from './remote.js';
+import type { StepGenerator } from './rollout.js';
 import { createTools, type ToolRegistry } from './tools/index.js';
 
 /** Tool sets of the services started in this process, released by `closeTrajectoryTools` at shutdown. */
@@ -22,10 +34,47 @@ export function toolHandlers(tools: ToolRegistry) {
   };
 }
 
+/** The generator a spec asks for; the OpenAI one needs SPARK_GENERATOR_BASE_URL. */
+function generatorFactory(config: TrajectoryServiceConfig) {
+  let openai: OpenAiGenerator | undefined;
+  return (kind: GenerationSpec['generator']): StepGenerator => {
+    if (kind === 'heuristic') return new HeuristicGenerator();
+    if (kind === 'openai') {
+      if (!config.generatorBaseUrl) throw new InvalidArgumentError('generator', 'openai needs SPARK_GENERATOR_BASE_URL set on the trajectory service', 'heuristic, or openai with an endpoint');
+      openai ??= new OpenAiGenerator(new ChatClient({
+        upstreamName: 'generator endpoint', baseUrl: config.generatorBaseUrl, apiKey: config.generatorApiKey ?? config.openaiApiKey,
+        model: config.generatorModel, timeoutMs: config.generatorTimeoutMs, maxTokens: config.generatorMaxTokens, temperature: config.generatorTemperature,
+        structuredOutput: 'off', retry: GENERATOR_RETRY, concurrency: config.generatorConcurrency, breakerFailures: 5, breakerCooldownMs: 30_000,
+      }), { maxTokens: config.generatorMaxTokens, temperature: config.generatorTemperature });
+      return openai;
+    }
+    throw new InvalidArgumentError('generator', 'policy generation through TrainerService.Generate is not available in this version', 'heuristic, openai');
+  };
+}
+
+/** Generator calls retry like the judge's: 429/5xx/timeouts, backoff with jitter. */
+const GENERATOR_RETRY = { maxRetries: 5, baseDelayMs: 500, maxDelayMs: 60_000 };
+
 export async function createTrajectoryHandlers({ config, log, metrics, jobs }: ServiceDeps<TrajectoryServiceConfig>) {
   const tools = await createTools(config, { log, metrics: metrics.registry });
   open.add(tools);
-  return { ...jobHandlers(jobs), ...toolHandlers(tools) };
+  const security = peerSecurity(config);
+  const dataset = createClient(DatasetServiceClient, config.datasetAddress, security);
+  const judge = judgeOverGrpc(createClient(JudgeServiceClient, config.judgeAddress, security));
+  return {
+    ...jobHandlers(jobs),
+    ...toolHandlers(tools),
+    ...generationHandlers({
+      artifactRoot: config.artifactRoot,
+      jobs,
+      log,
+      registry: metrics.registry,
+      rollout: { tools: tools.asRunner(), judge, actions: [...tools.names(), COT_ACTION] },
+      generatorFor: generatorFactory(config),
+      resolveQuestions: datasetQuestions(dataset),
+      judgeBackend: (signal) => judge.backend(signal),
+    }),
+  };
 }
 
 /** Stops tool workers and MCP servers (the service's onShutdown). */
