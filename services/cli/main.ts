@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
+import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
@@ -14,7 +15,6 @@ import { trajectoryCommand } from './trajectory.js';
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
   ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
-  ['eval', 'score responses, run evaluations, reports', 'issue 9'],
   ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
   ['train', 'PPO / SFT training on step examples', 'issue 8'],
   ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
@@ -29,6 +29,7 @@ export function buildProgram(): Command {
     .addCommand(startCommand())
     .addCommand(datasetCommand())
     .addCommand(judgeCommand())
+    .addCommand(evalCommand())
     .addCommand(trajectoryCommand())
     .addCommand(toolsCommand());
   for (const [name, summary, when] of PLANNED) {

@@ -141,6 +141,8 @@ export interface StartEvaluationRequest {
   extraction: ExtractionMode;
   /** Output folder under the artifact root. */
   outDir: string;
+  /** With n: sample an equal number of questions per category instead of proportional to category size. */
+  perCategory: boolean;
 }
 
 /** Read a report. */
@@ -181,6 +183,8 @@ export interface ModelResult {
   toolEntropyCiHigh: number;
   /** Steps per action. */
   actionCounts: { [key: string]: number };
+  /** Tool-selection entropy of the steps taken on each category's questions, bits. */
+  categoryToolEntropyBits: { [key: string]: number };
 }
 
 export interface ModelResult_CategoriesEntry {
@@ -189,6 +193,11 @@ export interface ModelResult_CategoriesEntry {
 }
 
 export interface ModelResult_ActionCountsEntry {
+  key: string;
+  value: number;
+}
+
+export interface ModelResult_CategoryToolEntropyBitsEntry {
   key: string;
   value: number;
 }
@@ -277,6 +286,7 @@ function createBaseStartEvaluationRequest(): StartEvaluationRequest {
     perQuestionTimeoutMs: 0,
     extraction: 0,
     outDir: "",
+    perCategory: false,
   };
 }
 
@@ -322,6 +332,9 @@ export const StartEvaluationRequest: MessageFns<StartEvaluationRequest> = {
     }
     if (message.outDir !== "") {
       writer.uint32(90).string(message.outDir);
+    }
+    if (message.perCategory !== false) {
+      writer.uint32(96).bool(message.perCategory);
     }
     return writer;
   },
@@ -447,6 +460,14 @@ export const StartEvaluationRequest: MessageFns<StartEvaluationRequest> = {
             message.outDir = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.perCategory = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -492,6 +513,11 @@ export const StartEvaluationRequest: MessageFns<StartEvaluationRequest> = {
         : isSet(object.out_dir)
         ? globalThis.String(object.out_dir)
         : "",
+      perCategory: isSet(object.perCategory)
+        ? globalThis.Boolean(object.perCategory)
+        : isSet(object.per_category)
+        ? globalThis.Boolean(object.per_category)
+        : false,
     };
   },
 
@@ -530,6 +556,9 @@ export const StartEvaluationRequest: MessageFns<StartEvaluationRequest> = {
     if (message.outDir !== "") {
       obj.outDir = message.outDir;
     }
+    if (message.perCategory !== false) {
+      obj.perCategory = message.perCategory;
+    }
     return obj;
   },
 
@@ -549,6 +578,7 @@ export const StartEvaluationRequest: MessageFns<StartEvaluationRequest> = {
     message.perQuestionTimeoutMs = object.perQuestionTimeoutMs ?? 0;
     message.extraction = object.extraction ?? 0;
     message.outDir = object.outDir ?? "";
+    message.perCategory = object.perCategory ?? false;
     return message;
   },
 };
@@ -742,6 +772,7 @@ function createBaseModelResult(): ModelResult {
     toolEntropyCiLow: 0,
     toolEntropyCiHigh: 0,
     actionCounts: {},
+    categoryToolEntropyBits: {},
   };
 }
 
@@ -773,6 +804,9 @@ export const ModelResult: MessageFns<ModelResult> = {
     }
     globalThis.Object.entries(message.actionCounts).forEach(([key, value]: [string, number]) => {
       ModelResult_ActionCountsEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
+    });
+    globalThis.Object.entries(message.categoryToolEntropyBits).forEach(([key, value]: [string, number]) => {
+      ModelResult_CategoryToolEntropyBitsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
     });
     return writer;
   },
@@ -868,6 +902,17 @@ export const ModelResult: MessageFns<ModelResult> = {
             }
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = ModelResult_CategoryToolEntropyBitsEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.categoryToolEntropyBits[entry10.key] = entry10.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -946,6 +991,33 @@ export const ModelResult: MessageFns<ModelResult> = {
           {},
         )
         : {},
+      categoryToolEntropyBits: isObject(object.categoryToolEntropyBits)
+        ? (globalThis.Object.entries(object.categoryToolEntropyBits) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.category_tool_entropy_bits)
+        ? (globalThis.Object.entries(object.category_tool_entropy_bits) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -990,6 +1062,15 @@ export const ModelResult: MessageFns<ModelResult> = {
         });
       }
     }
+    if (message.categoryToolEntropyBits) {
+      const entries = globalThis.Object.entries(message.categoryToolEntropyBits) as [string, number][];
+      if (entries.length > 0) {
+        obj.categoryToolEntropyBits = {};
+        entries.forEach(([k, v]) => {
+          obj.categoryToolEntropyBits[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -1025,6 +1106,16 @@ export const ModelResult: MessageFns<ModelResult> = {
       },
       {},
     );
+    message.categoryToolEntropyBits =
+      (globalThis.Object.entries(object.categoryToolEntropyBits ?? {}) as [string, number][]).reduce(
+        (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+          if (value !== undefined) {
+            acc[key] = globalThis.Number(value);
+          }
+          return acc;
+        },
+        {},
+      );
     return message;
   },
 };
@@ -1197,6 +1288,95 @@ export const ModelResult_ActionCountsEntry: MessageFns<ModelResult_ActionCountsE
     object: I,
   ): ModelResult_ActionCountsEntry {
     const message = createBaseModelResult_ActionCountsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseModelResult_CategoryToolEntropyBitsEntry(): ModelResult_CategoryToolEntropyBitsEntry {
+  return { key: "", value: 0 };
+}
+
+export const ModelResult_CategoryToolEntropyBitsEntry: MessageFns<ModelResult_CategoryToolEntropyBitsEntry> = {
+  encode(message: ModelResult_CategoryToolEntropyBitsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelResult_CategoryToolEntropyBitsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelResult_CategoryToolEntropyBitsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelResult_CategoryToolEntropyBitsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: ModelResult_CategoryToolEntropyBitsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelResult_CategoryToolEntropyBitsEntry>, I>>(
+    base?: I,
+  ): ModelResult_CategoryToolEntropyBitsEntry {
+    return ModelResult_CategoryToolEntropyBitsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelResult_CategoryToolEntropyBitsEntry>, I>>(
+    object: I,
+  ): ModelResult_CategoryToolEntropyBitsEntry {
+    const message = createBaseModelResult_CategoryToolEntropyBitsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? 0;
     return message;
