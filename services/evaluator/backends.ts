@@ -11,7 +11,7 @@
  * `runner` says which MMLU-Pro reference runner a backend stands for: the API runner strips `**` from
  * responses before extracting (evaluate_from_api.py), the local one does not (evaluate_from_local.py).
  */
-import { createClient, serverStream } from '../common/client.js';
+import { createClient, serverStream, type ClientSecurity } from '../common/client.js';
 import type { ChatMessage } from '../common/gen/spark/v1/common.js';
 import type { ModelRef } from '../common/gen/spark/v1/common.js';
 import { TrainerServiceClient } from '../common/gen/spark/v1/trainer.js';
@@ -40,6 +40,8 @@ export interface ModelBackend {
 
 export interface BackendSettings {
   trainerAddress: string;
+  /** TLS / token towards the trainer (the evaluator's own settings). */
+  trainerSecurity?: ClientSecurity;
   openaiApiKey?: string;
   requestTimeoutMs: number;
   maxRetries: number;
@@ -55,8 +57,8 @@ class TrainerBackend implements ModelBackend {
   readonly runner = 'local';
   private readonly client: TrainerServiceClient;
 
-  constructor(private readonly model: ModelRef, address: string) {
-    this.client = createClient(TrainerServiceClient, address);
+  constructor(private readonly model: ModelRef, address: string, security?: ClientSecurity) {
+    this.client = createClient(TrainerServiceClient, address, security);
   }
 
   async generate(messages: readonly ChatMessage[], sampling: Sampling, signal: AbortSignal): Promise<Generation> {
@@ -115,5 +117,5 @@ class OpenAIBackend implements ModelBackend {
 }
 
 export function createBackend(model: ModelSpec, settings: BackendSettings): ModelBackend {
-  return model.backend === 'trainer' ? new TrainerBackend(modelRefOf(model), settings.trainerAddress) : new OpenAIBackend(model, settings);
+  return model.backend === 'trainer' ? new TrainerBackend(modelRefOf(model), settings.trainerAddress, settings.trainerSecurity) : new OpenAIBackend(model, settings);
 }

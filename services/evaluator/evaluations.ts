@@ -5,8 +5,9 @@
  * out_dir, so a restarted server resumes it from results.jsonl.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Registry } from 'prom-client';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import { peerSecurity } from '../common/client.js';
 import type { Job } from '../common/gen/spark/v1/common.js';
 import { type ModelResult, type Report, type ScoreResponsesRequest, type ScoreResponsesResponse, type StartEvaluationRequest } from '../common/gen/spark/v1/evaluator.js';
 import type { JobRunner } from '../common/jobs.js';
@@ -90,6 +91,7 @@ export class Evaluations {
         runTool: this.deps.runTool,
         backendFor: (model) => createBackend(model, {
           trainerAddress: config.trainerAddress,
+          trainerSecurity: peerSecurity(config),
           openaiApiKey: config.openaiApiKey,
           requestTimeoutMs: config.evalRequestTimeoutMs,
           maxRetries: config.evalMaxRetries,
