@@ -7,16 +7,17 @@ import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
+import { observeCommand } from './observe.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
 import { toolsCommand } from './tools.js';
+import { trainCommand } from './train.js';
 import { trajectoryCommand } from './trajectory.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
   ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
   ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
-  ['train', 'PPO / SFT training on step examples', 'issue 8'],
   ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
 ];
 
@@ -27,11 +28,13 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addCommand(serveCommand())
     .addCommand(startCommand())
+    .addCommand(observeCommand())
     .addCommand(datasetCommand())
     .addCommand(judgeCommand())
     .addCommand(evalCommand())
     .addCommand(trajectoryCommand())
-    .addCommand(toolsCommand());
+    .addCommand(toolsCommand())
+    .addCommand(trainCommand());
   for (const [name, summary, when] of PLANNED) {
     program.command(name).description(`${summary} (not yet available: ${when})`).allowUnknownOption().allowExcessArguments()
       .action(() => { throw new ConfigError(`spark ${name} is not available in this version yet (${when})`); });

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { HealthClient, checkHealth } from '../common/health-client.js';
 import { SERVICE_NAMES } from '../common/config.js';
 import { spawnService, type SpawnedService } from '../common/launcher.js';
+import { scrapeTargetsFile, writeScrapeTargets } from '../common/scrape-targets.js';
 
 export function startCommand(): Command {
   return new Command('start')
@@ -22,6 +23,7 @@ export function startCommand(): Command {
         await stopAll();
         throw err;
       }
+      writeScrapeTargets(scrapeTargetsFile(process.env), Object.fromEntries(started.map((s) => [s.name, s.metricsUrl])));
       const rows = await Promise.all(started.map(async (s) => {
         const client = new HealthClient(s.address);
         try { return { ...s, health: await checkHealth(client, '', 5_000) }; } finally { client.close(); }
