@@ -4,6 +4,7 @@
  * AbortSignal (aborted when the client cancels or the deadline passes), a request-scoped logger, and
  * maps thrown errors through the one `toGrpcStatus`. Stacks are logged, never sent.
  */
+import { setMaxListeners } from 'node:events';
 import {
   Metadata,
   status as GrpcStatus,
@@ -46,6 +47,7 @@ function deadlineOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStre
 
 function contextFor(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, log: Logger): { ctx: CallContext; done: () => void } {
   const controller = new AbortController();
+  setMaxListeners(0, controller.signal); // a handler may pass it to many concurrent calls
   const deadlineMs = deadlineOf(call);
   const onCancel = () => controller.abort(new CancelledError('client cancelled the call'));
   call.on('cancelled', onCancel);

@@ -9,7 +9,7 @@
  * resumes it under the same id (work functions are written to resume from their own output).
  */
 import { randomUUID } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter, once, setMaxListeners } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancelledError, FailedPreconditionError, InvalidArgumentError, NotFoundError, isCancelledError } from './errors.js';
@@ -138,6 +138,8 @@ export class JobRunner {
 
   private run(job: LiveJob, work: JobWork): void {
     const controller = new AbortController();
+    // Work fans the signal out to many concurrent calls (9 tools per step, several questions at once).
+    setMaxListeners(0, controller.signal);
     job.controller = controller;
     this.append(job, { state: JobState.JOB_STATE_RUNNING, message: 'started' });
     const ctx: JobContext = {
