@@ -5,6 +5,7 @@
  */
 import type { ServiceName } from '../../common/config.js';
 import { spawnService, type SpawnedService } from '../../common/launcher.js';
+import { scrapeTargetsFile, writeScrapeTargets } from '../../common/scrape-targets.js';
 import { ADDRESS_ENV } from '../local-stack.js';
 
 /** Upstreams first: each service is started knowing the addresses of those before it. */
@@ -51,5 +52,7 @@ export async function startRunServices(opts: { runDir: string; given?: Partial<R
     await stop();
     throw err;
   }
+  // `npm run observe` picks these up (file-based service discovery).
+  writeScrapeTargets(scrapeTargetsFile(opts.env), metricsUrl);
   return { address, metricsUrl, signal: died.signal, stop };
 }
