@@ -110,12 +110,13 @@ describe('server bootstrap', () => {
     client.close();
   });
 
-  it('answers UNIMPLEMENTED with a clear sentence for RPCs not built yet', async () => {
-    const s = await start(trainerService);
-    const client = createClient(TrainerServiceClient, s.address);
-    const err = await unary(client.listCheckpoints.bind(client), { jobId: 'x', outDir: '' }, { timeoutMs: 5_000 }).catch((e) => e);
+  it('answers UNIMPLEMENTED with a clear sentence for RPCs a service does not provide', async () => {
+    const partial = defineService({ name: 'judge', definition: JudgeServiceService, summary: 'partial', unimplementedHint: 'this build has no judge', createHandlers: () => ({}) });
+    const s = await start(partial);
+    const client = createClient(JudgeServiceClient, s.address);
+    const err = await unary(client.getStats.bind(client), {}, { timeoutMs: 5_000 }).catch((e) => e);
     expect(err.code).toBe(status.UNIMPLEMENTED);
-    expect(err.details).toMatch(/ListCheckpoints is not available yet/);
+    expect(err.details).toBe('/spark.v1.JudgeService/GetStats is not available yet: this build has no judge');
     client.close();
   });
 
