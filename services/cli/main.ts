@@ -5,8 +5,10 @@
 import { Command } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
+import { doctorCommand } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
+import { modelCommand } from './model.js';
 import { observeCommand } from './observe.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
@@ -16,8 +18,6 @@ import { trajectoryCommand } from './trajectory.js';
 
 /** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
 const PLANNED: Array<[string, string, string]> = [
-  ['model', 'init tiny Llama checkpoints, inspect models', 'issue 7'],
-  ['doctor', 'check libtorch, devices, judge endpoint, data and disk', 'issues 7 and 10'],
   ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
 ];
 
@@ -31,6 +31,8 @@ export function buildProgram(): Command {
     .addCommand(observeCommand())
     .addCommand(datasetCommand())
     .addCommand(judgeCommand())
+    .addCommand(modelCommand())
+    .addCommand(doctorCommand())
     .addCommand(evalCommand())
     .addCommand(trajectoryCommand())
     .addCommand(toolsCommand())
