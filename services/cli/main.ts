@@ -3,23 +3,18 @@
  * errors are printed as one line (no stack) and exit non-zero.
  */
 import { Command } from 'commander';
-import { ConfigError } from '../common/config.js';
 import { datasetCommand } from './dataset.js';
 import { doctorCommand } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { judgeCommand } from './judge.js';
 import { modelCommand } from './model.js';
 import { observeCommand } from './observe.js';
+import { pipelineCommand } from './pipeline.js';
 import { serveCommand } from './serve.js';
 import { startCommand } from './start.js';
 import { toolsCommand } from './tools.js';
 import { trainCommand } from './train.js';
 import { trajectoryCommand } from './trajectory.js';
-
-/** Subcommands that later milestones add; listed so `spark --help` shows the whole tool. */
-const PLANNED: Array<[string, string, string]> = [
-  ['pipeline', 'the whole SPaRK run: data → rollouts → judge → SFT + PPO → evaluation → report', 'issue 10'],
-];
 
 export function buildProgram(): Command {
   const program = new Command('spark')
@@ -29,6 +24,7 @@ export function buildProgram(): Command {
     .addCommand(serveCommand())
     .addCommand(startCommand())
     .addCommand(observeCommand())
+    .addCommand(pipelineCommand())
     .addCommand(datasetCommand())
     .addCommand(judgeCommand())
     .addCommand(modelCommand())
@@ -37,10 +33,6 @@ export function buildProgram(): Command {
     .addCommand(trajectoryCommand())
     .addCommand(toolsCommand())
     .addCommand(trainCommand());
-  for (const [name, summary, when] of PLANNED) {
-    program.command(name).description(`${summary} (not yet available: ${when})`).allowUnknownOption().allowExcessArguments()
-      .action(() => { throw new ConfigError(`spark ${name} is not available in this version yet (${when})`); });
-  }
   return program;
 }
 

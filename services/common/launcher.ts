@@ -36,7 +36,10 @@ export interface SpawnOptions {
 const RECENT_LOG_LINES = 20;
 
 export function spawnService(name: ServiceName, opts: SpawnOptions = {}): Promise<SpawnedService> {
-  const args = [SPARK_BIN, 'serve', name, '--host', opts.host ?? '127.0.0.1', '--port', String(opts.port ?? 0), '--metrics-port', String(opts.metricsPort ?? 0)];
+  // The launcher learns the bound ports from the info-level "serving" line, so children log at info or
+  // below (their logs are kept for error messages, not shown).
+  const level = ['debug', 'trace'].includes(opts.env?.SPARK_LOG_LEVEL ?? '') ? opts.env!.SPARK_LOG_LEVEL! : 'info';
+  const args = [SPARK_BIN, 'serve', name, '--host', opts.host ?? '127.0.0.1', '--port', String(opts.port ?? 0), '--metrics-port', String(opts.metricsPort ?? 0), '--log-level', level];
   const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   const recentLogs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

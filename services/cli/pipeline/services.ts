@@ -36,7 +36,7 @@ export async function startRunServices(opts: { runDir: string; given?: Partial<R
   try {
     for (const name of START_ORDER) {
       if (address[name]) continue;
-      const env: NodeJS.ProcessEnv = { ...opts.env, SPARK_ARTIFACT_ROOT: opts.runDir, SPARK_LOG_LEVEL: opts.env?.SPARK_LOG_LEVEL ?? 'warn' };
+      const env: NodeJS.ProcessEnv = { ...opts.env, SPARK_ARTIFACT_ROOT: opts.runDir };
       for (const [svc, addr] of Object.entries(address)) env[ADDRESS_ENV[svc as ServiceName]] = addr;
       const s = await spawnService(name, { env, startTimeoutMs: 120_000 });
       started.push(s);
