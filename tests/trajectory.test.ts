@@ -157,3 +157,32 @@ describe('spark trajectory', () => {
     expect(r.stderr).toMatch(/--selection.*rarity_first/);
   });
 });
+
+describe('the policy as generator', () => {
+  it('rolls out with candidates sampled from a Llama checkpoint through TrainerService.Generate', async () => {
+    const { trainerService } = await import('../services/trainer/main.js');
+    const { initCheckpoint } = await import('../services/trainer/model/init.js');
+    const model = join(tempDir(), 'tiny');
+    await initCheckpoint(model, { preset: 'tiny', dtype: 'float32', seed: 0 });
+    const trainer = await startTestService(trainerService);
+    const withPolicy = await startTestService(trajectoryService, { env: { ...upstreamEnv(), SPARK_TRAINER_ADDRESS: trainer.address, SPARK_GENERATOR_MAX_TOKENS: '24' } });
+    const c = createClient(TrajectoryServiceClient, withPolicy.address);
+    try {
+      const job = await unary(c.startGeneration.bind(c), request({ n: 1, maxSteps: 2, concurrency: 1, outDir: 'policy', generator: 3, generatorModel: { name: 'policy', baseModelPath: model, backend: 1, endpointBaseUrl: '', endpointModel: '' } }), { timeoutMs: 30_000 });
+      for await (const _ of serverStream(c.watchJob.bind(c), { jobId: job.id, afterSeq: 0 })) { /* until done */ }
+      const done = await unary(c.getJob.bind(c), { jobId: job.id }, { timeoutMs: 5_000 });
+      expect(done.state, done.message).toBe(JobState.JOB_STATE_SUCCEEDED);
+      const [record] = readJsonl<TrajectoryRecord>(join(withPolicy.artifactRoot, 'policy', 'trajectories.jsonl'));
+      expect(record!.steps).toHaveLength(2);
+      expect(record!.steps[0]!.candidates.map((x) => x.action)).toHaveLength(9);
+      expect(JSON.parse(readFileSync(join(withPolicy.artifactRoot, 'policy', 'manifest.json'), 'utf8')).generator).toBe('policy');
+      // Without a model the request is refused before any work, naming the field.
+      const err = await unary(c.startGeneration.bind(c), request({ generator: 3 }), { timeoutMs: 10_000 }).catch((e) => e);
+      expect(err).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('generatorModel') });
+    } finally {
+      c.close();
+      await withPolicy.stop();
+      await trainer.stop();
+    }
+  }, 180_000);
+});

@@ -39,7 +39,7 @@ const GENERATOR_ENUM: Record<string, GeneratorKind> = {
 interface GenerateFlags {
   n: number; steps: number; selection: string; seed: number; out: string; concurrency: number;
   threshold?: number; generator: string; categories?: string[]; questionIds?: number[]; dropWhenNoViable?: boolean;
-  requestId?: string; trajectory?: string; dataset?: string; judge?: string; trainer?: string;
+  requestId?: string; trajectory?: string; dataset?: string; judge?: string; trainer?: string; model?: string; adapter?: string;
 }
 
 async function generate(flags: GenerateFlags): Promise<void> {
@@ -49,7 +49,7 @@ async function generate(flags: GenerateFlags): Promise<void> {
   const artifactRoot = local ? dirname(resolve(flags.out)) : '';
   if (local) mkdirSync(artifactRoot, { recursive: true });
   const stack = local
-    ? await startLocalStack(['dataset', 'judge', 'trajectory'], {
+    ? await startLocalStack(flags.generator === 'policy' ? ['dataset', 'judge', 'trainer', 'trajectory'] : ['dataset', 'judge', 'trajectory'], {
       artifactRoot, env: process.env,
       given: { ...(flags.dataset && { dataset: flags.dataset }), ...(flags.judge && { judge: flags.judge }), ...(flags.trainer && { trainer: flags.trainer }) },
     })
@@ -63,6 +63,7 @@ async function generate(flags: GenerateFlags): Promise<void> {
       requestId, n: flags.n, maxSteps: flags.steps, selection: POLICY_ENUM[flags.selection]!, seed: flags.seed,
       threshold: flags.threshold, questionIds: flags.questionIds ?? [], categories: flags.categories ?? [], outDir,
       generator: GENERATOR_ENUM[flags.generator]!, dropWhenNoViable: !!flags.dropWhenNoViable, concurrency: flags.concurrency,
+      generatorModel: flags.model ? { name: 'policy', baseModelPath: resolve(flags.model), adapter: flags.adapter ? { uri: resolve(flags.adapter) } : undefined } : undefined,
     }), { timeoutMs: 60_000 });
   } catch (err) {
     await stopAll();
@@ -117,7 +118,9 @@ export function trajectoryCommand(): Command {
     .option('--trajectory <addr>', 'use a running TrajectoryService instead of starting one here', address('--trajectory'))
     .option('--dataset <addr>', 'DatasetService to use when starting the trajectory service here', address('--dataset'))
     .option('--judge <addr>', 'JudgeService to use when starting the trajectory service here', address('--judge'))
-    .option('--trainer <addr>', 'TrainerService for --generator policy', address('--trainer'))
+    .option('--trainer <addr>', 'TrainerService for --generator policy (default: one started here)', address('--trainer'))
+    .option('--model <path>', '--generator policy: base model folder')
+    .option('--adapter <dir>', '--generator policy: PEFT adapter folder')
     .action(generate);
   cmd.command('steps')
     .description('turn trajectories into step examples (SWiRL): one (context → action) example per step')

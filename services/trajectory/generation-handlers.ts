@@ -60,6 +60,9 @@ export function specFromRequest(req: StartGenerationRequest): GenerationSpec {
     generator,
     dropWhenNoViable: req.dropWhenNoViable,
     concurrency: req.concurrency || undefined,
+    generatorModel: req.generatorModel?.baseModelPath
+      ? { baseModelPath: req.generatorModel.baseModelPath, ...(req.generatorModel.adapter?.uri ? { adapter: req.generatorModel.adapter.uri } : {}) }
+      : undefined,
   });
 }
 
@@ -70,7 +73,7 @@ export interface GenerationHandlerDeps {
   registry: Registry;
   /** Everything a rollout needs except the generator, which depends on the spec. */
   rollout: Omit<RolloutDeps, 'generator'>;
-  generatorFor(kind: GenerationSpec['generator']): StepGenerator;
+  generatorFor(spec: GenerationSpec): StepGenerator;
   resolveQuestions: GenerationDeps['resolveQuestions'];
   judgeBackend: GenerationDeps['judgeBackend'];
 }
@@ -84,7 +87,7 @@ export function generationHandlers(deps: GenerationHandlerDeps) {
     startGeneration: (req: StartGenerationRequest) => {
       const spec = specFromRequest(req);
       outPath(deps.artifactRoot, spec.outDir); // rejects an escaping path before the job starts
-      const generator = deps.generatorFor(spec.generator);
+      const generator = deps.generatorFor(spec);
       return deps.jobs.start('generation', req.requestId, spec, (ctx) => runGeneration(spec, {
         artifactRoot: deps.artifactRoot,
         resolveQuestions: deps.resolveQuestions,

@@ -41,10 +41,16 @@ export const generationSpecSchema = z.object({
   categories: z.array(z.string()).default([]),
   outDir: z.string().min(1).refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path under the artifact root'),
   generator: z.enum(GENERATOR_KINDS).default('heuristic'),
+  /** generator "policy": the model TrainerService.Generate samples from. */
+  generatorModel: z.object({
+    baseModelPath: z.string().min(1).describe('base model folder (absolute or under the trainer\'s artifact root)'),
+    adapter: z.string().min(1).optional().describe('PEFT adapter folder'),
+  }).strict().optional(),
   dropWhenNoViable: z.boolean().default(false),
   concurrency: z.number().int().min(1).max(256).default(4),
 }).strict().superRefine((s, ctx) => {
   if (s.n === 0 && s.questionIds.length === 0) ctx.addIssue({ code: 'custom', path: ['n'], message: 'must be > 0 (or give question_ids)' });
+  if (s.generator === 'policy' && !s.generatorModel) ctx.addIssue({ code: 'custom', path: ['generatorModel'], message: 'required for generator policy (generator_model.base_model_path)' });
 });
 export type GenerationSpec = z.infer<typeof generationSpecSchema>;
 

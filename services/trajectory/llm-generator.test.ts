@@ -4,12 +4,12 @@ import { ACTION_NAMES } from '../common/actions.js';
 import { Question, Step, ToolCall } from '../common/gen/spark/v1/common.js';
 import { ChatClient } from '../common/llm/chat-client.js';
 import { OpenAIServer } from '../../tests/helpers/openai-server.js';
-import { OpenAiGenerator, proposalFromReply, TOOL_OUTPUT_PREFIX } from './llm-generator.js';
+import { LlmStepGenerator, openAiComplete, proposalFromReply, TOOL_OUTPUT_PREFIX } from './llm-generator.js';
 
 const q = Question.fromPartial({ questionId: 333, question: 'He sold 17 subscriptions at 85 cents each. Commission?', options: ['$19.55', '$14.45'], answer: 'B', category: 'business' });
 
 let llm: OpenAIServer;
-let generator: OpenAiGenerator;
+let generator: LlmStepGenerator;
 beforeAll(async () => {
   llm = await OpenAIServer.start({
     responder: (req) => {
@@ -21,14 +21,14 @@ beforeAll(async () => {
       return { content: 'So 0.85 * 17 = 14.45, the answer is (B)' };
     },
   });
-  generator = new OpenAiGenerator(new ChatClient({
+  generator = new LlmStepGenerator('openai', openAiComplete(new ChatClient({
     upstreamName: 'generator endpoint', baseUrl: llm.baseUrl, model: 'llama-3-8b-instruct', timeoutMs: 5_000, maxTokens: 256, temperature: 0,
     structuredOutput: 'off', retry: { maxRetries: 2, baseDelayMs: 10, maxDelayMs: 50 }, concurrency: 4, breakerFailures: 5, breakerCooldownMs: 1_000,
-  }), { maxTokens: 256, temperature: 0.7 });
+  }), { maxTokens: 256, temperature: 0.7 }));
 });
 afterAll(() => llm.close());
 
-describe('OpenAiGenerator', () => {
+describe('LlmStepGenerator over an OpenAI-compatible endpoint', () => {
   it('asks for one candidate per action and parses tool calls and thoughts', async () => {
     const proposals = await generator.propose(q, [], ACTION_NAMES, new AbortController().signal);
     expect(proposals.map((p) => p.action)).toEqual([...ACTION_NAMES]);

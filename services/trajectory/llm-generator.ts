@@ -1,13 +1,16 @@
 /**
  * Generators backed by a language model: any OpenAI-compatible endpoint (e.g. vLLM serving
- * Llama-3-8B-Instruct, the paper's generator), through the shared resilient chat client. For each action
+ * Llama-3-8B-Instruct, the paper's generator) through the shared resilient chat client, or the policy
+ * itself through TrainerService.Generate. For each action
  * the model sees the SPaRK chat so far plus one instruction naming the action to take, and its reply is
  * read with the step-format parser: a JSON tool call for a tool, plain text for `cot`.
  *
- * Chat endpoints take system/user/assistant roles only, so a tool's output (an `ipython` turn in the
- * Llama template) is sent as a user message that says it is tool output.
+ * OpenAI chat endpoints take system/user/assistant roles only, so there a tool's output (an `ipython`
+ * turn in the Llama template) is sent as a user message that says it is tool output.
  */
-import type { ChatMessage, Question, Step } from '../common/gen/spark/v1/common.js';
+import { serverStream } from '../common/client.js';
+import type { ChatMessage, ModelRef, Question, Step } from '../common/gen/spark/v1/common.js';
+import { GenerateRequest, type TrainerServiceClient } from '../common/gen/spark/v1/trainer.js';
 import type { ChatClient, ChatTurn } from '../common/llm/chat-client.js';
 import { buildToolUseMessages, formatQuestionBlock, parseAssistantTurn, type SystemPromptOptions } from '../common/step-format.js';
 import type { CandidateProposal, StepGenerator } from './rollout.js';
@@ -41,32 +44,58 @@ export function proposalFromReply(action: string, reply: string): CandidatePropo
   return { action, thought: reply.trim(), parameters: {} };
 }
 
-export interface LlmGeneratorOptions {
-  /** Completion token cap per candidate. */
-  maxTokens: number;
-  temperature: number;
-  prompt?: SystemPromptOptions;
-}
+/** Sends a chat and returns the reply text: the one thing that differs between model backends. */
+export type CompleteFn = (messages: ChatMessage[], signal: AbortSignal) => Promise<string>;
 
-export class OpenAiGenerator implements StepGenerator {
-  readonly kind = 'openai';
+/**
+ * A generator over any chat model: per action, the SPaRK chat so far plus one instruction naming the
+ * action; the reply is parsed with the step-format parser. `kind` labels it in manifests.
+ */
+export class LlmStepGenerator implements StepGenerator {
+  constructor(readonly kind: string, private readonly complete: CompleteFn, private readonly prompt?: SystemPromptOptions) {}
 
-  constructor(private readonly chat: ChatClient, private readonly opts: LlmGeneratorOptions) {}
-
-  private context(question: Question, steps: readonly Step[]): ChatTurn[] {
-    return toChatTurns(buildToolUseMessages(formatQuestionBlock(question), steps, this.opts.prompt));
+  private context(question: Question, steps: readonly Step[]): ChatMessage[] {
+    return buildToolUseMessages(formatQuestionBlock(question), steps, this.prompt);
   }
 
   async propose(question: Question, steps: readonly Step[], actions: readonly string[], signal: AbortSignal): Promise<CandidateProposal[]> {
     const context = this.context(question, steps);
-    return Promise.all(actions.map(async (action) => {
-      const res = await this.chat.complete([...context, { role: 'user', content: actionInstruction(action) }], { maxTokens: this.opts.maxTokens, temperature: this.opts.temperature }, signal);
-      return proposalFromReply(action, res.text);
-    }));
+    return Promise.all(actions.map(async (action) =>
+      proposalFromReply(action, await this.complete([...context, { role: 'user', content: actionInstruction(action) }], signal))));
   }
 
   async answer(question: Question, steps: readonly Step[], signal: AbortSignal): Promise<string> {
-    const res = await this.chat.complete([...this.context(question, steps), { role: 'user', content: ANSWER_INSTRUCTION }], { maxTokens: this.opts.maxTokens, temperature: this.opts.temperature }, signal);
-    return res.text.trim();
+    return (await this.complete([...this.context(question, steps), { role: 'user', content: ANSWER_INSTRUCTION }], signal)).trim();
   }
 }
+
+export interface SamplingOptions {
+  /** Completion token cap per candidate. */
+  maxTokens: number;
+  temperature: number;
+}
+
+/** An OpenAI-compatible endpoint (e.g. vLLM serving Llama-3-8B-Instruct, the paper's generator). */
+export function openAiComplete(chat: ChatClient, sampling: SamplingOptions): CompleteFn {
+  return async (messages, signal) => (await chat.complete(toChatTurns(messages), sampling, signal)).text;
+}
+
+/**
+ * The policy itself through TrainerService.Generate (base + optional adapter). The trainer renders the
+ * chat with the Llama-3.1 template, so tool outputs stay native `ipython` turns.
+ */
+export function trainerComplete(client: TrainerServiceClient, model: ModelRef, sampling: SamplingOptions & { seed: number }): CompleteFn {
+  return async (messages, signal) => {
+    let text = '';
+    const request = GenerateRequest.fromPartial({
+      model,
+      conversations: [{ messages }],
+      sampling: { maxTokens: sampling.maxTokens, temperature: sampling.temperature, seed: sampling.seed },
+    });
+    for await (const piece of serverStream(client.generate.bind(client), request, { timeoutMs: POLICY_CALL_TIMEOUT_MS, signal })) text += piece.text;
+    return text;
+  };
+}
+
+/** Generation on a CPU can take minutes per call; the job's signal bounds it further. */
+const POLICY_CALL_TIMEOUT_MS = 1_800_000;

@@ -8,7 +8,9 @@ import { COT_ACTION } from '../common/actions.js';
 import { createClient, peerSecurity } from '../common/client.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { DatasetServiceClient } from '../common/gen/spark/v1/dataset.js';
+import { ModelBackend, ModelRef } from '../common/gen/spark/v1/common.js';
 import { JudgeServiceClient } from '../common/gen/spark/v1/judge.js';
+import { TrainerServiceClient } from '../common/gen/spark/v1/trainer.js';
 import { ChatClient } from '../common/llm/chat-client.js';
 import type { ListToolsResponse, RunToolRequest, RunToolResponse } from '../common/gen/spark/v1/trajectory.js';
 import type { CallContext } from '../common/handlers.js';
@@ -18,7 +20,7 @@ import type { TrajectoryServiceConfig } from './config.js';
 import { generationHandlers } from './generation-handlers.js';
 import type { GenerationSpec } from './generation.js';
 import { HeuristicGenerator } from './heuristic-generator.js';
-import { OpenAiGenerator } from './llm-generator.js';
+import { LlmStepGenerator, openAiComplete, trainerComplete } from './llm-generator.js';
 import { datasetQuestions, judgeOverGrpc } from './remote.js';
 import type { StepGenerator } from './rollout.js';
 import { createTools, type ToolRegistry } from './tools/index.js';
@@ -34,21 +36,28 @@ export function toolHandlers(tools: ToolRegistry) {
   };
 }
 
-/** The generator a spec asks for; the OpenAI one needs SPARK_GENERATOR_BASE_URL. */
+/** The generator a spec asks for; openai needs SPARK_GENERATOR_BASE_URL, policy a TrainerService. */
 function generatorFactory(config: TrajectoryServiceConfig) {
-  let openai: OpenAiGenerator | undefined;
-  return (kind: GenerationSpec['generator']): StepGenerator => {
-    if (kind === 'heuristic') return new HeuristicGenerator();
-    if (kind === 'openai') {
-      if (!config.generatorBaseUrl) throw new InvalidArgumentError('generator', 'openai needs SPARK_GENERATOR_BASE_URL set on the trajectory service', 'heuristic, or openai with an endpoint');
-      openai ??= new OpenAiGenerator(new ChatClient({
+  const sampling = { maxTokens: config.generatorMaxTokens, temperature: config.generatorTemperature };
+  let openai: LlmStepGenerator | undefined;
+  let trainer: TrainerServiceClient | undefined;
+  return (spec: GenerationSpec): StepGenerator => {
+    if (spec.generator === 'heuristic') return new HeuristicGenerator();
+    if (spec.generator === 'openai') {
+      if (!config.generatorBaseUrl) throw new InvalidArgumentError('generator', 'openai needs SPARK_GENERATOR_BASE_URL set on the trajectory service', 'heuristic, policy, or openai with an endpoint');
+      openai ??= new LlmStepGenerator('openai', openAiComplete(new ChatClient({
         upstreamName: 'generator endpoint', baseUrl: config.generatorBaseUrl, apiKey: config.generatorApiKey ?? config.openaiApiKey,
-        model: config.generatorModel, timeoutMs: config.generatorTimeoutMs, maxTokens: config.generatorMaxTokens, temperature: config.generatorTemperature,
+        model: config.generatorModel, timeoutMs: config.generatorTimeoutMs, ...sampling,
         structuredOutput: 'off', retry: GENERATOR_RETRY, concurrency: config.generatorConcurrency, breakerFailures: 5, breakerCooldownMs: 30_000,
-      }), { maxTokens: config.generatorMaxTokens, temperature: config.generatorTemperature });
+      }), sampling));
       return openai;
     }
-    throw new InvalidArgumentError('generator', 'policy generation through TrainerService.Generate is not available in this version', 'heuristic, openai');
+    trainer ??= createClient(TrainerServiceClient, config.trainerAddress, peerSecurity(config));
+    const model = ModelRef.fromPartial({
+      name: 'policy', backend: ModelBackend.MODEL_BACKEND_TRAINER, baseModelPath: spec.generatorModel!.baseModelPath,
+      adapter: spec.generatorModel!.adapter ? { uri: spec.generatorModel!.adapter } : undefined,
+    });
+    return new LlmStepGenerator('policy', trainerComplete(trainer, model, { ...sampling, seed: spec.seed }));
   };
 }
 
