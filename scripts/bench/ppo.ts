@@ -19,28 +19,22 @@
  * baseline_s (target ≤ 1.0).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../services/common/paths.js';
 import { initCheckpoint } from '../../services/trainer/model/init.js';
-import { LlamaTokenizer } from '../../services/trainer/model/tokenizer.js';
 import { setNumThreads } from '../../services/trainer/native/index.js';
-import { noGrad, tidy } from '../../services/trainer/native/tensor.js';
-import { parseTrainingSpec, type TrainingSpec } from '../../services/trainer/spec.js';
-import { collate } from '../../services/trainer/training/batch.js';
-import { readStepExamples, tokenizeExamples } from '../../services/trainer/training/data.js';
 import { runTraining } from '../../services/trainer/training/trainer.js';
+import { PPO_LORA, ppoSpec, writeStepExamples, writeTorchBatch, type PpoBench } from './ppo-data.js';
 
 const TORCH_PYTHON = process.env.SPARK_TORCH_PYTHON ?? '/usr/bin/python3';
 const TORCH_SCRIPT = join(REPO_ROOT, 'scripts', 'bench', 'ppo_torch.py');
 /** ≈ 31 M parameters: 28.7 M in the tied 128,256 × 224 embedding, 2.3 M in four decoder layers. */
 const MODEL_SHAPE = { hidden_size: 224, intermediate_size: 640, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2 };
 const BATCH = 8;
-const LORA = { rank: 16, alpha: 32, dropout: 0.05 };
-const HYPER = { lr: 1e-4, clipEps: 0.2, klCoef: 0.05 };
 /** Same environment on both sides (DESIGN §9): sleeping OpenMP threads, flat RSS. */
 const BENCH_ENV = { OMP_WAIT_POLICY: 'passive', MALLOC_MMAP_THRESHOLD_: '131072' };
 
@@ -62,61 +56,16 @@ const seq = Number(args.seq);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Eight step examples longer than `seq` (the trainer cuts their contexts from the left). */
-function writeData(dir: string): string {
-  const filler = (i: number) => Array.from({ length: seq }, (_, k) => `fact ${i}.${k} holds`).join('; ');
-  const lines = Array.from({ length: BATCH }, (_, i) => JSON.stringify({
-    question_id: i, category: 'math', step_index: 0, num_steps: 2, is_final: false, action: i % 2 ? 'calculator' : 'cot',
-    messages: [{ role: 'system', content: 'Solve with tools.' }, { role: 'user', content: filler(i) }],
-    completion: `{"name": "calculator", "parameters": {"expression": "${Array.from({ length: 12 }, (_, k) => `${i + k} * ${k + 3}`).join(' + ')}"}}<|eom_id|>`,
-    reward: { judge_score: 0.5 + 0.05 * i, correctness: i % 2, diversity: 0.5 },
-  }));
-  const path = join(dir, 'steps.jsonl');
-  writeFileSync(path, lines.join('\n') + '\n');
-  return path;
-}
-
-function spec(dir: string): TrainingSpec {
-  return parseTrainingSpec({
-    mode: 'ppo', data: join(dir, 'steps.jsonl'), baseModelPath: join(dir, 'model'), outDir: join(dir, `run-${process.pid}`),
-    lora: LORA,
-    hyper: { ...HYPER, maxSteps: warmup + steps, batchSize: BATCH, gradAccum: 1, warmupSteps: 0, maxSeqLen: seq, saveEvery: 1_000_000 },
-  });
-}
+const bench = (dir: string): PpoBench => ({ dir, modelDir: join(dir, 'model'), batch: BATCH, seq, maxSteps: warmup + steps });
 
 /** Child: the TypeScript trainer's step times. */
 async function tsSide(dir: string): Promise<void> {
   setNumThreads(threads);
   const times: number[] = [];
-  await runTraining(spec(dir), { threads, onStep: (_, __, m) => times.push(m['perf/step_time_s']!) });
-  rmSync(spec(dir).outDir, { recursive: true, force: true });
+  const spec = ppoSpec(bench(dir));
+  await runTraining(spec, { threads, onStep: (_, __, m) => times.push(m['perf/step_time_s']!) });
+  rmSync(spec.outDir, { recursive: true, force: true });
   process.stdout.write(`${JSON.stringify({ step_s: times.slice(warmup) })}\n`);
-}
-
-/** The batch as the trainer lays it out, for the PyTorch side. */
-async function writeBatch(dir: string): Promise<string> {
-  const s = spec(dir);
-  const { examples } = readStepExamples(s.data);
-  const { rows } = tokenizeExamples(LlamaTokenizer.load(s.baseModelPath), examples, seq);
-  const batch = noGrad(() => tidy(() => {
-    const b = collate(rows);
-    const [n, width] = b.ids.shape as [number, number];
-    const a = b.responseMask.respLen;
-    const toRows = (flat: number[], w: number) => Array.from({ length: n }, (_, r) => flat.slice(r * w, (r + 1) * w));
-    return {
-      ids: toRows(b.ids.toArray(), width),
-      attention_mask: b.attentionMask ? toRows(b.attentionMask.toArray(), width) : null,
-      targets: toRows(b.targets.toArray(), a),
-      response_mask: toRows(Array.from(b.responseMask.data), a),
-    };
-  }));
-  const rewards = examples.map((e) => 1 * e.reward.correctness + 0.5 * e.reward.judge_score + 0.25 * e.reward.diversity);
-  const path = join(dir, 'batch.json');
-  writeFileSync(path, JSON.stringify({
-    model: s.baseModelPath, threads, steps, warmup, rewards, ...batch,
-    rank: LORA.rank, alpha: LORA.alpha, dropout: LORA.dropout, lr: HYPER.lr, clip_eps: HYPER.clipEps, kl_coef: HYPER.klCoef,
-  }));
-  return path;
 }
 
 function child(cmd: string, argv: string[]): number[] {
@@ -130,9 +79,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'spark-bench-ppo-'));
   try {
     const init = await initCheckpoint(join(dir, 'model'), { preset: 'small', dtype: 'float32', seed: 0, overrides: MODEL_SHAPE });
-    writeData(dir);
-    const batchFile = await writeBatch(dir);
-    process.stdout.write(`model: ${(init.parameters / 1e6).toFixed(1)} M parameters; batch ${BATCH} × ${seq} tokens; LoRA r=${LORA.rank}; ${threads} threads\n`);
+    writeStepExamples(dir, BATCH, seq);
+    const batchFile = writeTorchBatch(bench(dir), join(dir, 'batch.json'), { threads, steps, warmup });
+    process.stdout.write(`model: ${(init.parameters / 1e6).toFixed(1)} M parameters; batch ${BATCH} × ${seq} tokens; LoRA r=${PPO_LORA.rank}; ${threads} threads\n`);
     const ts: number[] = [];
     const torch: number[] = [];
     for (let r = 0; r < Number(args.rounds); r++) {

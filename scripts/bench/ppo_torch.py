@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "helpers"))
 from torch_reference import Llama  # noqa: E402
+from ppo_step import ppo_step  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-LOG_RATIO_CLAMP = 20.0
 
 
 class KeepLast(torch.nn.Module):
@@ -70,24 +70,7 @@ def main():
     eps = req["clip_eps"]
     for _ in range(req["warmup"] + req["steps"]):
         t0 = time.perf_counter()
-        model.train()
-        logits, logp = action_logprobs(True)
-        with torch.no_grad():
-            _, ref = action_logprobs(False)
-        ratio = torch.exp((logp - old).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
-        pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps))
-        pg_loss = (pg * rmask).sum() / n_tokens
-        log_r = (ref - logp).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
-        kl_loss = ((torch.exp(log_r) - 1 - log_r) * rmask).sum() / n_tokens
-        loss = pg_loss + req["kl_coef"] * kl_loss
-        with torch.no_grad():
-            d = logits.detach()
-            entropy = ((torch.logsumexp(d, -1) - (torch.softmax(d, -1) * d).sum(-1)) * rmask).sum() / n_tokens
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        _ = (loss.item(), entropy.item())  # the metrics a trainer logs every step
+        ppo_step(model, action_logprobs, old, adv, rmask, n_tokens, params, opt, eps, req["kl_coef"])
         times.append(time.perf_counter() - t0)
     print(json.dumps({"step_s": times[req["warmup"]:]}))
 

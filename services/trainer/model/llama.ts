@@ -161,6 +161,15 @@ export class LlamaModel {
     return { tokens: r.tokens, logprobs: r.logprobs, logits: r.logits && new Tensor(r.logits) };
   }
 
+  /**
+   * Activation checkpointing: training forwards keep only each decoder block's input and run the block
+   * again in the backward pass — one more forward, for one block's activations instead of all of them
+   * (an 8B model at 8 × 1024 tokens: tens of GB → a few). Off by default.
+   */
+  setActivationCheckpointing(on: boolean): void {
+    this.native.setCheckpointing(on);
+  }
+
   /** A base weight by HF name, dense (dequantised when NF4). */
   weight(name: string): Tensor {
     native();

@@ -5,8 +5,11 @@
 {
   "variables": {
     "libtorch_dir%": "",
-    "cuda%": "0",
+    # gyp turns -D values that look like integers into ints: compared as such below.
+    "cuda%": 0,
     "cxx11_abi%": "1",
+    # libtorch >= 2.13 needs C++20 (its ATen.h says so); scripts/build-native.sh reads it from there.
+    "cxx_std%": "c++17",
   },
   "targets": [
     {
@@ -28,7 +31,7 @@
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14"],
       # -ffp-contract=off: the hand-written fp32 loops round like libtorch's separate mul/add (parity tests).
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-ffp-contract=off", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=<(cxx_std)", "-fexceptions", "-frtti", "-O2", "-ffp-contract=off", "-Wno-unused-parameter"],
       "conditions": [
         ["libtorch_dir==''", {
           "include_dirs": ["/usr/include/torch/csrc/api/include"],
@@ -40,7 +43,7 @@
             "-Wl,--no-as-needed", "-ltorch", "-ltorch_cpu", "-lc10", "-Wl,-z,now",
           ],
         }],
-        ["cuda=='1'", {
+        ["cuda==1", {
           "defines": ["SPARK_CUDA=1"],
           "libraries": ["-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda"],
         }],

@@ -126,6 +126,8 @@ export interface NativeLlama {
   setLora(layer: number, module: string, a: T, b: T): void;
   clearLora(): void;
   setLoraOptions(scale: number, dropout: number): void;
+  /** Activation checkpointing per decoder block in forwards that record autograd (off by default). */
+  setCheckpointing(on: boolean): void;
   forward(ids: T, options?: NativeForwardOptions): Promise<{ logits: T; hidden?: T }>;
   newCache(batch: number, capacity: number): NativeKvCache;
   step(cache: NativeKvCache, ids: T, options?: NativeForwardOptions & { sample?: NativeSampleOptions; wantLogits?: boolean }):
@@ -167,6 +169,14 @@ export interface NativeBinding {
   cpuCache(): { cachedBytes: number };
   /** Returns the cached CPU blocks to the OS (e.g. after a training job). */
   emptyCpuCache(): void;
+  /** libtorch's CUDA caching allocator, in bytes (all zeros in a CPU build). */
+  cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number };
+  /** Restarts cudaMemory()'s peaks from the current values. */
+  cudaResetPeak(device?: number): void;
+  /** Waits for all queued GPU work (a no-op without CUDA). */
+  cudaSynchronize(): void;
+  /** Returns the CUDA caching allocator's unused blocks to the driver. */
+  cudaEmptyCache(): void;
   factories: NativeFactories;
   ops: NativeOps;
   NativeLlama: new (config: NativeLlamaConfig, dtype: DType, device: string) => NativeLlama;

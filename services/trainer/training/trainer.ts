@@ -52,6 +52,12 @@ export interface TrainingOptions {
   threads?: number;
   /** Device peak for MFU in TFLOP/s; 0 = estimate (mfu.ts). */
   peakTflops?: number;
+  /**
+   * A base model already loaded (e.g. random weights built on the GPU by scripts/bench/gpu.ts), used
+   * instead of loading `spec.baseModelPath` (which still provides the tokenizer). The caller owns it:
+   * the run attaches its adapters but does not dispose it.
+   */
+  model?: LlamaModel;
   /** Once the run is loaded: its total optimiser steps and those already done (a resumed run). */
   onStart?(totalSteps: number, stepsDone: number): void;
   /** After every optimiser step (metrics carry `train/step`). */
@@ -141,8 +147,8 @@ class TrainingRun {
       throw new FailedPreconditionError(`${checkpoint!.dir} was trained on other data (sha256 ${resumed.dataSha256.slice(0, 12)}…, now ${data.sha256.slice(0, 12)}…)`);
     }
 
-    const device = opts.device ?? 'cpu';
-    const model = await LlamaModel.load(spec.baseModelPath, { device, quantization: spec.lora.quantization, doubleQuant: spec.lora.doubleQuant });
+    const device = opts.model?.device ?? opts.device ?? 'cpu';
+    const model = opts.model ?? await LlamaModel.load(spec.baseModelPath, { device, quantization: spec.lora.quantization, doubleQuant: spec.lora.doubleQuant });
     try {
       // Adapter init draws from libtorch's generator: seed it so a run is reproducible from its seed.
       manualSeed(deriveSeed(h.seed, 'lora-init'));
@@ -169,7 +175,7 @@ class TrainingRun {
       const peak = devicePeak(device, { threads: loadNative().getNumThreads(), description, overrideTflops: opts.peakTflops });
       return new TrainingRun(spec, opts, data.examples, rows, data.sha256, schedule, model, lora, valueHead, params, optimizer, behaviour, peak.flops, resumed);
     } catch (err) {
-      model.dispose();
+      if (!opts.model) model.dispose();
       throw err;
     }
   }
@@ -177,7 +183,7 @@ class TrainingRun {
   dispose(): void {
     this.lora.dispose();
     for (const t of this.valueHead?.values() ?? []) t.dispose();
-    this.model.dispose();
+    if (!this.opts.model) this.model.dispose();
   }
 
   async train(): Promise<TrainingResult> {

@@ -87,6 +87,7 @@ class LlamaWrap : public Napi::ObjectWrap<LlamaWrap> {
                            InstanceMethod<&LlamaWrap::SetLora>("setLora"),
                            InstanceMethod<&LlamaWrap::ClearLora>("clearLora"),
                            InstanceMethod<&LlamaWrap::SetLoraOptions>("setLoraOptions"),
+                           InstanceMethod<&LlamaWrap::SetCheckpointing>("setCheckpointing"),
                            InstanceMethod<&LlamaWrap::Forward>("forward"),
                            InstanceMethod<&LlamaWrap::NewCache>("newCache"),
                            InstanceMethod<&LlamaWrap::Step>("step"),
@@ -222,7 +223,12 @@ class LlamaWrap : public Napi::ObjectWrap<LlamaWrap> {
       const auto name = "layers." + std::to_string(li) + "." + module;
       check_shape(env, a, {r, lin->in}, name + ".lora_A");
       check_shape(env, b, {size, r}, name + ".lora_B");
-      if (a.device() != model_->device || b.device() != model_->device)
+      // "cuda" (no index) is the current device: tensors placed there report "cuda:0".
+      const auto on_model = [&](const Tensor& t) {
+        const auto& d = model_->device;
+        return t.device().type() == d.type() && (!d.has_index() || t.device().index() == d.index());
+      };
+      if (!on_model(a) || !on_model(b))
         throw Napi::Error::New(env, name + ": LoRA weights must be on " + model_->device.str());
       auto& parts = lin->lora;
       parts.erase(std::remove_if(parts.begin(), parts.end(), [&](const LoraPart& p) { return p.offset == offset; }),
@@ -245,6 +251,13 @@ class LlamaWrap : public Napi::ObjectWrap<LlamaWrap> {
     const double p = number_arg(info, 1, "dropout");
     if (p < 0 || p >= 1) throw Napi::RangeError::New(info.Env(), "dropout must be in [0, 1)");
     model_->lora_dropout = p;
+    return info.Env().Undefined();
+  }
+
+  /// setCheckpointing(on): activation checkpointing per decoder block in training forwards.
+  Napi::Value SetCheckpointing(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsBoolean()) type_error(info.Env(), "on", "a boolean");
+    model_->checkpointing = info[0].As<Napi::Boolean>().Value();
     return info.Env().Undefined();
   }
 

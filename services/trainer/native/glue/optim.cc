@@ -1,5 +1,10 @@
 // AdamW (libtorch's torch::optim::AdamW, the same update as PyTorch's single-tensor AdamW) and global
 // gradient-norm clipping over the trainable tensors (the LoRA parameters).
+#include <array>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <type_traits>
 #include "common.h"
 
 namespace spark::glue {
@@ -7,6 +12,19 @@ namespace spark::glue {
 namespace {
 
 using torch::Tensor;
+
+/// The key of a parameter's state in libtorch's optimisers: its TensorImpl address, printed to a string
+/// in libtorch 1.x (c10::guts::to_string), the pointer itself in libtorch 2.x.
+template <class State>
+typename State::key_type state_key(const State&, const Tensor& p) {
+  if constexpr (std::is_same_v<typename State::key_type, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return static_cast<typename State::key_type>(p.unsafeGetTensorImpl());
+  }
+}
 
 class AdamWWrap : public Napi::ObjectWrap<AdamWWrap> {
  public:
@@ -43,7 +61,58 @@ class AdamWWrap : public Napi::ObjectWrap<AdamWWrap> {
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
     auto opt = opt_;
-    return TorchWorker::Run(info.Env(), [opt] { opt->step(); }, [](Napi::Env e) { return e.Undefined(); });
+    return TorchWorker::Run(info.Env(), [opt] { foreach_step(*opt); }, [](Napi::Env e) { return e.Undefined(); });
+  }
+
+  /// libtorch's AdamW update (decoupled weight decay, bias-corrected moments; no amsgrad), done with the
+  /// multi-tensor _foreach_ ops, kept in the optimiser's own state: the per-tensor loop of
+  /// AdamW::step() is ~9 kernel launches per tensor — 4,000 for the 448 adapter tensors of an 8B model,
+  /// tens of ms of launch overhead per step on a GPU (PyTorch's AdamW defaults to foreach there).
+  static void foreach_step(torch::optim::AdamW& opt) {
+    torch::NoGradGuard no_grad;
+    auto& st = opt.state();
+    for (auto& group : opt.param_groups()) {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+      if (o.amsgrad()) {  // never set by this wrapper; libtorch's own loop handles it
+        opt.step();
+        return;
+      }
+      // Tensors at the same step count share one bias correction (normally all of them).
+      std::map<int64_t, std::array<std::vector<Tensor>, 4>> by_step;  // step → params, grads, m, v
+      for (auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        const auto key = state_key(st, p);
+        if (st.find(key) == st.end()) {
+          auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+          fresh->step(0);
+          fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          st[key] = std::move(fresh);
+        }
+        auto& s = static_cast<torch::optim::AdamWParamState&>(*st[key]);
+        s.step(s.step() + 1);
+        auto& lists = by_step[s.step()];
+        lists[0].push_back(p);
+        lists[1].push_back(p.grad());
+        lists[2].push_back(s.exp_avg());
+        lists[3].push_back(s.exp_avg_sq());
+      }
+      const double lr = o.lr(), wd = o.weight_decay(), eps = o.eps();
+      const double b1 = std::get<0>(o.betas()), b2 = std::get<1>(o.betas());
+      for (auto& [step, l] : by_step) {
+        auto &ps = l[0], &gs = l[1], &m = l[2], &v = l[3];
+        const double bc1 = 1 - std::pow(b1, double(step)), bc2 = 1 - std::pow(b2, double(step));
+        if (wd != 0) at::_foreach_mul_(ps, c10::Scalar(1 - lr * wd));
+        at::_foreach_mul_(m, c10::Scalar(b1));
+        at::_foreach_add_(m, gs, c10::Scalar(1 - b1));
+        at::_foreach_mul_(v, c10::Scalar(b2));
+        at::_foreach_addcmul_(v, gs, gs, c10::Scalar(1 - b2));
+        auto denom = at::_foreach_sqrt(v);
+        at::_foreach_div_(denom, c10::Scalar(std::sqrt(bc2)));
+        at::_foreach_add_(denom, c10::Scalar(eps));
+        at::_foreach_addcdiv_(ps, m, denom, c10::Scalar(-lr / bc1));
+      }
+    }
   }
 
   /// Drops the gradients (PyTorch's set_to_none), so the next backward writes instead of accumulating.
@@ -65,7 +134,7 @@ class AdamWWrap : public Napi::ObjectWrap<AdamWWrap> {
       auto out = Napi::Array::New(env, params_.size());
       auto& st = opt_->state();
       for (size_t i = 0; i < params_.size(); ++i) {
-        const auto it = st.find(c10::guts::to_string(params_[i].unsafeGetTensorImpl()));
+        const auto it = st.find(state_key(st, params_[i]));
         if (it == st.end()) {
           out[i] = env.Null();
           continue;
@@ -93,7 +162,7 @@ class AdamWWrap : public Napi::ObjectWrap<AdamWWrap> {
       auto& st = opt_->state();
       for (size_t i = 0; i < params_.size(); ++i) {
         const Napi::Value v = a[i];
-        const auto key = c10::guts::to_string(params_[i].unsafeGetTensorImpl());
+        const auto key = state_key(st, params_[i]);
         if (v.IsNull() || v.IsUndefined()) {
           st.erase(key);
           continue;

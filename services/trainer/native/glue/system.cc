@@ -7,7 +7,9 @@
 #include "common.h"
 #ifdef SPARK_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #endif
+#include <torch/cuda.h>
 
 namespace spark::glue {
 
@@ -84,6 +86,51 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+/// cudaMemory(device = 0) → {allocated, reserved, peakAllocated, peakReserved} in bytes, from libtorch's
+/// CUDA caching allocator (what torch.cuda.memory_stats reads); zeros in a CPU build.
+Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  double allocated = 0, reserved = 0, peak_allocated = 0, peak_reserved = 0;
+#ifdef SPARK_CUDA
+  const auto dev = is_missing(info, 0) ? 0 : int_arg(info, 0, "device");
+  if (torch::cuda::is_available()) {
+    const auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(dev));
+    allocated = double(st.allocated_bytes[0].current);  // [0]: StatType::AGGREGATE
+    reserved = double(st.reserved_bytes[0].current);
+    peak_allocated = double(st.allocated_bytes[0].peak);
+    peak_reserved = double(st.reserved_bytes[0].peak);
+  }
+#endif
+  o.Set("allocated", allocated);
+  o.Set("reserved", reserved);
+  o.Set("peakAllocated", peak_allocated);
+  o.Set("peakReserved", peak_reserved);
+  return o;
+}
+
+/// cudaResetPeak(device = 0): starts the peak counters of cudaMemory() again from the current values.
+Napi::Value CudaResetPeak(const Napi::CallbackInfo& info) {
+#ifdef SPARK_CUDA
+  const auto dev = is_missing(info, 0) ? 0 : int_arg(info, 0, "device");
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(dev));
+#endif
+  return info.Env().Undefined();
+}
+
+/// cudaSynchronize(): waits for every queued GPU kernel (for timing); a no-op without CUDA.
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  if (torch::cuda::is_available()) torch::cuda::synchronize();
+  return info.Env().Undefined();
+}
+
+/// cudaEmptyCache(): returns the caching allocator's unused blocks to the driver.
+Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
+#ifdef SPARK_CUDA
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_system(Napi::Env env, Napi::Object exports) {
@@ -104,6 +151,10 @@ void register_system(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuCacheLimit", Napi::Function::New<guarded<SetCpuCacheLimit>>(env, "setCpuCacheLimit"));
   exports.Set("cpuCache", Napi::Function::New<guarded<CpuCache>>(env, "cpuCache"));
   exports.Set("emptyCpuCache", Napi::Function::New<guarded<EmptyCpuCache>>(env, "emptyCpuCache"));
+  exports.Set("cudaMemory", Napi::Function::New<guarded<CudaMemory>>(env, "cudaMemory"));
+  exports.Set("cudaResetPeak", Napi::Function::New<guarded<CudaResetPeak>>(env, "cudaResetPeak"));
+  exports.Set("cudaSynchronize", Napi::Function::New<guarded<CudaSynchronize>>(env, "cudaSynchronize"));
+  exports.Set("cudaEmptyCache", Napi::Function::New<guarded<CudaEmptyCache>>(env, "cudaEmptyCache"));
 }
 
 }  // namespace spark::glue

@@ -123,8 +123,8 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
 /// clamp(self, min | null, max | null)
 Napi::Value Clamp(const Napi::CallbackInfo& info) {
   const auto a = tensor_arg(info, 0, "self");
-  const auto lo = is_missing(info, 1) ? c10::optional<c10::Scalar>() : c10::optional<c10::Scalar>(number_arg(info, 1, "min"));
-  const auto hi = is_missing(info, 2) ? c10::optional<c10::Scalar>() : c10::optional<c10::Scalar>(number_arg(info, 2, "max"));
+  const auto lo = is_missing(info, 1) ? TorchOptional<c10::Scalar>() : TorchOptional<c10::Scalar>(number_arg(info, 1, "min"));
+  const auto hi = is_missing(info, 2) ? TorchOptional<c10::Scalar>() : TorchOptional<c10::Scalar>(number_arg(info, 2, "max"));
   return wrap(info, a.clamp(lo, hi));
 }
 

@@ -7,6 +7,7 @@
 #include <torch/version.h>
 #include <limits>
 #include <optional>
+#include <optional>
 #include "kernels.h"
 #include "nf4.h"
 
@@ -15,6 +16,16 @@ namespace spark {
 using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+/// The optional type of libtorch's signatures: c10's own before libtorch 2.2, std::optional after (where
+/// c10::optional is a deprecated alias due for removal).
+#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+template <class T>
+using TorchOptional = std::optional<T>;
+#else
+template <class T>
+using TorchOptional = c10::optional<T>;
+#endif
 
 inline bool fast_cpu(const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; }
 
@@ -147,22 +158,41 @@ inline double mask_min(torch::ScalarType t) {
                                : (t == torch::kHalf ? -65504.0 : double(std::numeric_limits<float>::lowest()));
 }
 
+/// Whether attention() can run libtorch's fused scaled_dot_product_attention (libtorch >= 2.1) on GPUs:
+/// then a purely causal mask is passed as `causal` instead of being materialised.
+#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define SPARK_HAS_SDPA 1
+#endif
+#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define SPARK_HAS_SDPA_GQA 1
+#endif
+
 /// Grouped-query attention. q [b, nh, t, hd] (already scaled), k/v [b, nkv, s, hd], mask additive
-/// [b or 1, 1, 1, t, s] or undefined (= every key visible). Returns [b, t, nh·hd].
-inline Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
+/// [b or 1, 1, 1, t, s] or undefined (= every key visible, or causal when `causal`; `causal` is only
+/// set on GPUs with SPARK_HAS_SDPA, with t == s). Returns [b, t, nh·hd].
+inline Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal = false) {
   const int64_t b = q.size(0), nh = q.size(1), t = q.size(2), hd = q.size(3), nkv = k.size(1), s = k.size(2);
   const int64_t g = nh / nkv;
-#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#ifdef SPARK_HAS_SDPA
   if (!q.device().is_cpu()) {
-    // libtorch ≥ 2.1 on GPU: the flash / memory-efficient kernels (k/v expanded to nh heads).
-    const auto ke = k.unsqueeze(2).expand({b, nkv, g, s, hd}).reshape({b, nh, s, hd});
-    const auto ve = v.unsqueeze(2).expand({b, nkv, g, s, hd}).reshape({b, nh, s, hd});
-    c10::optional<Tensor> m;
+    // The flash kernel takes no mask but does causal itself; with GQA (libtorch >= 2.5, 16-bit dtypes)
+    // it also reads each kv head once for its g query heads, where expanding k/v would copy them g times
+    // (the whole KV cache, at every decoding step). Otherwise k/v are expanded to nh heads.
+    TorchOptional<Tensor> m;
     if (mask.defined()) m = mask.view({mask.size(0), 1, t, s});
-    auto out = at::scaled_dot_product_attention(q, ke, ve, m, 0.0, false, c10::optional<double>(1.0));
+#ifdef SPARK_HAS_SDPA_GQA
+    if (!mask.defined() && q.scalar_type() != torch::kFloat) {
+      auto out = at::scaled_dot_product_attention(q, k, v, m, 0.0, causal, TorchOptional<double>(1.0), /*enable_gqa=*/g > 1);
+      return out.transpose(1, 2).reshape({b, t, nh * hd});
+    }
+#endif
+    const auto ke = g == 1 ? k : k.unsqueeze(2).expand({b, nkv, g, s, hd}).reshape({b, nh, s, hd});
+    const auto ve = g == 1 ? v : v.unsqueeze(2).expand({b, nkv, g, s, hd}).reshape({b, nh, s, hd});
+    auto out = at::scaled_dot_product_attention(q, ke, ve, m, 0.0, causal, TorchOptional<double>(1.0));
     return out.transpose(1, 2).reshape({b, t, nh * hd});
   }
 #endif
+  TORCH_CHECK(!causal, "attention: causal without a mask needs libtorch's fused attention on a GPU");
   // Query heads sharing a kv head are stacked along rows, so k/v are never copied per head.
   auto scores = torch::matmul(q.reshape({b, nkv, g * t, hd}), k.transpose(-1, -2));
   if (mask.defined()) scores.view({b, nkv, g, t, s}).add_(mask);

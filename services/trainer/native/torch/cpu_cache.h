@@ -10,15 +10,25 @@
 #include <c10/core/CPUAllocator.h>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <torch/version.h>
 #include <map>
 #include <mutex>
 #include <vector>
+
+// libtorch 2.3 made Allocator::allocate non-const and added the pure virtual copy_data.
+#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define SPARK_ALLOCATE_CONST
+#define SPARK_ALLOCATOR_COPY_DATA 1
+#else
+#define SPARK_ALLOCATE_CONST const
+#endif
 
 namespace spark {
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  /// Blocks below this go straight to the default allocator (glibc serves them from its heap anyway).
+  /// Blocks below this are never cached.
   static constexpr size_t kMinCachedBytes = 1 << 20;
   /// Header in front of each block: its size. 64 keeps the data 64-byte aligned, as libtorch's allocator.
   static constexpr size_t kHeader = 64;
@@ -28,11 +38,14 @@ class CachingCpuAllocator final : public c10::Allocator {
     return a;
   }
 
-  c10::DataPtr allocate(size_t n) const override {
-    if (n < kMinCachedBytes) return fallback_->allocate(n);
-    const size_t size = (n + 4095) & ~size_t(4095);
+  c10::DataPtr allocate(size_t n) SPARK_ALLOCATE_CONST override {
+    // Every block has the header, so one deleter serves all of them and the data pointer is the context
+    // (what libtorch's raw_allocate/raw_deallocate need: oneDNN's bf16 GEMMs allocate that way). Small
+    // blocks are marked 0 and never cached (glibc serves them from its heap anyway).
+    const bool small = n < kMinCachedBytes;
+    const size_t size = small ? n : (n + 4095) & ~size_t(4095);
     void* block = nullptr;
-    {
+    if (!small) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
@@ -44,10 +57,17 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (!block) {
       if (posix_memalign(&block, kHeader, size + kHeader) != 0 || !block)
         TORCH_CHECK(false, "CachingCpuAllocator: out of memory allocating ", size, " bytes");
-      *static_cast<size_t*>(block) = size;
+      *static_cast<size_t*>(block) = small ? 0 : size;
     }
-    return {static_cast<char*>(block) + kHeader, block, &CachingCpuAllocator::release, c10::Device(c10::kCPU)};
+    void* data = static_cast<char*>(block) + kHeader;
+    return {data, data, &CachingCpuAllocator::release, c10::Device(c10::kCPU)};
   }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::release; }
+
+#ifdef SPARK_ALLOCATOR_COPY_DATA
+  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
+#endif
 
   /// Upper bound on bytes kept in the free lists (0 = no caching).
   void set_limit(size_t bytes) {
@@ -71,12 +91,13 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
  private:
-  CachingCpuAllocator() : fallback_(c10::GetDefaultCPUAllocator()) {}
+  CachingCpuAllocator() = default;
 
-  static void release(void* block) {
+  static void release(void* data) {
     auto& self = instance();
+    void* block = static_cast<char*>(data) - kHeader;
     const size_t size = *static_cast<size_t*>(block);
-    {
+    if (size > 0) {
       std::lock_guard<std::mutex> lock(self.mu_);
       if (self.cached_bytes_ + size <= self.limit_) {
         self.free_[size].push_back(block);
@@ -98,7 +119,6 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
   }
 
-  c10::Allocator* fallback_;
   mutable std::mutex mu_;
   mutable std::map<size_t, std::vector<void*>> free_;
   mutable size_t cached_bytes_ = 0;

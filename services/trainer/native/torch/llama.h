@@ -5,6 +5,7 @@
 // Also the KV cache used by generation and the sampler. No N-API types here.
 #pragma once
 #include <torch/torch.h>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -56,10 +57,14 @@ struct Linear {
 
   int64_t nbytes() const { return weight.defined() ? weight.nbytes() : (nf4 ? nf4->nbytes() : 0); }
 
+  /// The adapter runs in the activations' dtype: A and B (fp32 master weights) are cast down, which is
+  /// cheap ([r, in] and [out, r]) and differentiable, instead of casting x up — an fp32 copy of every
+  /// adapter input, kept alive for the backward (over 1 GB per layer of an 8B model at 8 × 1024 tokens).
   Tensor lora_delta(const Tensor& x, const LoraPart& p, const LoraRun& run) const {
-    auto xin = x.to(p.a.scalar_type());
+    auto xin = x;
     if (run.training && run.dropout > 0) xin = torch::dropout(xin, run.dropout, true);
-    return torch::mm(torch::mm(xin, p.a.t()) * run.scale, p.b.t()).to(x.scalar_type());
+    const auto dt = x.scalar_type();
+    return torch::mm(torch::mm(xin, p.a.to(dt).t()) * run.scale, p.b.to(dt).t());
   }
 
   /// x [n, in] → [n, out]; `residual` (optional, [n, out]) is added in the same GEMM (addmm's beta term).
@@ -128,6 +133,96 @@ struct SampleOpts {
   double top_p = 1.0;        // 1 = off
 };
 
+/// What every decoder block of one forward call shares.
+struct BlockInputs {
+  Tensor cos, sin;   // RoPE [1 or b, t, head_dim] in the compute dtype
+  Tensor mask;       // additive [b or 1, 1, 1, t, s], or undefined
+  bool causal = false;  // no mask, causal (fused attention on GPU; see attention())
+  LoraRun run;
+  HeadDims hd;
+  double q_scale = 1;
+  double rms_eps = 1e-5;
+  int64_t b = 0, t = 0, past = 0;
+};
+
+/// One decoder block: x [b·t, hidden] → x + attn, then + MLP (residuals added by the GEMMs' beta term).
+inline Tensor decoder_block(const Layer& L, const Tensor& x_in, const BlockInputs& in, KvCache* cache, int64_t li) {
+  const int64_t n = in.b * in.t, attn_width = in.hd.nh * in.hd.hd, s = in.past + in.t;
+  const auto qkv = L.qkv.forward(rms_norm(x_in, L.attn_norm, in.rms_eps), Tensor(), in.run);
+  auto [q, k, v] = qkv_rope(qkv.view({in.b, in.t, -1}), in.cos, in.sin, in.hd, in.q_scale);
+  if (cache) {
+    cache->k[li].narrow(2, in.past, in.t).copy_(k);
+    cache->v[li].narrow(2, in.past, in.t).copy_(v);
+    k = cache->k[li].narrow(2, 0, s);
+    v = cache->v[li].narrow(2, 0, s);
+  }
+  const auto a = attention(q, k, v, in.mask, in.causal).view({n, attn_width});
+  auto x = L.o.forward(a, x_in, in.run);
+  const auto gu = L.gate_up.forward(rms_norm(x, L.mlp_norm, in.rms_eps), Tensor(), in.run);
+  return L.down.forward(swiglu(gu), x, in.run);
+}
+
+/// A block to run again in the backward pass, with the random-number state its forward started from
+/// (LoRA dropout must draw the same masks).
+struct BlockRecompute : torch::CustomClassHolder {
+  std::function<Tensor(const Tensor&)> fn;
+  std::vector<Tensor> params;  // the block's trainable tensors (LoRA A/B)
+  std::optional<at::Generator> gen;
+  Tensor rng_state;
+};
+
+/// Activation checkpointing (Chen et al. 2016, arXiv 1604.06174; torch.utils.checkpoint): the forward
+/// keeps only the block's input; the backward runs the block again with autograd on and differentiates
+/// that. Peak memory then holds one block's activations instead of every block's, for one more forward.
+/// The block's LoRA tensors are inputs of this node, so their gradients flow through it.
+class CheckpointFn : public torch::autograd::Function<CheckpointFn> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, at::TensorList params, c10::intrusive_ptr<BlockRecompute> rc) {
+    if (rc->gen) {
+      std::lock_guard<std::mutex> lock(rc->gen->mutex());
+      rc->rng_state = rc->gen->get_state();
+    }
+    ctx->save_for_backward({x});
+    auto y = rc->fn(x);
+    ctx->saved_data["recompute"] = c10::IValue::make_capsule(std::move(rc));
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto rc = c10::static_intrusive_pointer_cast<BlockRecompute>(ctx->saved_data["recompute"].toCapsule());
+    const bool want_x = ctx->needs_input_grad(0);
+    const auto x = ctx->get_saved_variables()[0].detach().requires_grad_(want_x);
+    Tensor y;
+    {
+      torch::AutoGradMode grad_on(true);
+      Tensor resume;  // the generator's state now, put back after the replay
+      if (rc->gen) {
+        std::lock_guard<std::mutex> lock(rc->gen->mutex());
+        resume = rc->gen->get_state();
+        rc->gen->set_state(rc->rng_state);
+      }
+      y = rc->fn(x);
+      if (rc->gen) {
+        std::lock_guard<std::mutex> lock(rc->gen->mutex());
+        rc->gen->set_state(resume);
+      }
+    }
+    std::vector<Tensor> inputs;
+    if (want_x) inputs.push_back(x);
+    for (size_t i = 0; i < rc->params.size(); ++i)
+      if (ctx->needs_input_grad(1 + i)) inputs.push_back(rc->params[i]);
+    variable_list out(rc->params.size() + 2);  // x, params..., the recompute handle
+    if (inputs.empty()) return out;
+    const auto g = torch::autograd::grad({y}, inputs, {grads[0]}, /*retain_graph=*/false, /*create_graph=*/false,
+                                         /*allow_unused=*/true);
+    size_t at = 0;
+    if (want_x) out[0] = g[at++];
+    for (size_t i = 0; i < rc->params.size(); ++i)
+      if (ctx->needs_input_grad(1 + i)) out[1 + i] = g[at++];
+    return out;
+  }
+};
+
 class Llama {
  public:
   LlamaConfig cfg;
@@ -136,6 +231,8 @@ class Llama {
   Tensor embed, norm, lm_head;  // lm_head undefined when tied
   std::vector<Layer> layers;
   double lora_scale = 1.0, lora_dropout = 0.0;
+  /// Activation checkpointing per decoder block in forwards that record autograd (see CheckpointFn).
+  bool checkpointing = false;
 
   Llama(LlamaConfig c, torch::ScalarType dt, torch::Device dev) : cfg(c), dtype(dt), device(dev) {
     TORCH_CHECK(c.heads > 0 && c.kv_heads > 0 && c.heads % c.kv_heads == 0, "num_attention_heads (", c.heads,
@@ -217,36 +314,41 @@ class Llama {
       if (keep.defined() && !keep.all().item<bool>()) cache->padded = true;
     }
     Tensor mask;
+    bool causal_only = false;
     const auto opts = torch::TensorOptions().dtype(dtype).device(device);
-    const auto causal = torch::arange(s, ids.options()).unsqueeze(0) <=
-                        (torch::arange(t, ids.options()) + past).unsqueeze(1);  // [t, s]
-    if (cache ? cache->padded : keep.defined()) {
-      const auto key_ok = cache ? cache->valid.narrow(1, 0, s) : keep;
-      const auto allowed = key_ok.unsqueeze(1).logical_and(causal.unsqueeze(0));
-      mask = torch::zeros({b, t, s}, opts).masked_fill_(allowed.logical_not(), mask_min(dtype)).view({b, 1, 1, t, s});
-    } else if (t > 1) {
-      mask = torch::zeros({t, s}, opts).masked_fill_(causal.logical_not(), mask_min(dtype)).view({1, 1, 1, t, s});
+    const bool padded = cache ? cache->padded : keep.defined();
+#ifdef SPARK_HAS_SDPA
+    // No padding and no earlier tokens: the fused GPU attention applies the causal mask itself.
+    causal_only = !padded && t > 1 && past == 0 && !device.is_cpu();
+#endif
+    if (!causal_only && (padded || t > 1)) {
+      const auto causal = torch::arange(s, ids.options()).unsqueeze(0) <=
+                          (torch::arange(t, ids.options()) + past).unsqueeze(1);  // [t, s]
+      if (padded) {
+        const auto key_ok = cache ? cache->valid.narrow(1, 0, s) : keep;
+        const auto allowed = key_ok.unsqueeze(1).logical_and(causal.unsqueeze(0));
+        mask = torch::zeros({b, t, s}, opts).masked_fill_(allowed.logical_not(), mask_min(dtype)).view({b, 1, 1, t, s});
+      } else {
+        mask = torch::zeros({t, s}, opts).masked_fill_(causal.logical_not(), mask_min(dtype)).view({1, 1, 1, t, s});
+      }
     }
 
-    const LoraRun run{o.adapters, lora_scale, lora_dropout, o.training};
-    const HeadDims hd{cfg.heads, cfg.kv_heads, cfg.head_dim};
-    const double q_scale = 1.0 / std::sqrt(double(cfg.head_dim));
-    const int64_t n = b * t, attn_width = cfg.heads * cfg.head_dim;
-    auto x = torch::embedding(embed, ids).view({n, h});
+    BlockInputs in;
+    in.cos = cos;
+    in.sin = sin;
+    in.mask = mask;
+    in.causal = causal_only;
+    in.run = LoraRun{o.adapters, lora_scale, lora_dropout, o.training};
+    in.hd = HeadDims{cfg.heads, cfg.kv_heads, cfg.head_dim};
+    in.q_scale = 1.0 / std::sqrt(double(cfg.head_dim));
+    in.rms_eps = cfg.rms_eps;
+    in.b = b;
+    in.t = t;
+    in.past = past;
+    const bool checkpoint = checkpointing && !cache && torch::GradMode::is_enabled();
+    auto x = torch::embedding(embed, ids).view({b * t, h});
     for (int64_t li = 0; li < cfg.layers; ++li) {
-      const Layer& L = layers[li];
-      const auto qkv = L.qkv.forward(rms_norm(x, L.attn_norm, cfg.rms_eps), Tensor(), run);
-      auto [q, k, v] = qkv_rope(qkv.view({b, t, -1}), cos, sin, hd, q_scale);
-      if (cache) {
-        cache->k[li].narrow(2, past, t).copy_(k);
-        cache->v[li].narrow(2, past, t).copy_(v);
-        k = cache->k[li].narrow(2, 0, s);
-        v = cache->v[li].narrow(2, 0, s);
-      }
-      const auto a = attention(q, k, v, mask).view({n, attn_width});
-      x = L.o.forward(a, x, run);
-      const auto gu = L.gate_up.forward(rms_norm(x, L.mlp_norm, cfg.rms_eps), Tensor(), run);
-      x = L.down.forward(swiglu(gu), x, run);
+      x = checkpoint ? checkpointed_block(li, x, in) : decoder_block(layers[li], x, in, cache, li);
     }
     if (cache) cache->len = s;
     auto hs = rms_norm(x, norm, cfg.rms_eps).view({b, t, h});
@@ -285,6 +387,23 @@ class Llama {
   }
 
  private:
+  /// decoder_block under CheckpointFn. The recompute closure holds a copy of the layer (shared tensors),
+  /// not the model, so a graph outliving the model's handle stays valid.
+  Tensor checkpointed_block(int64_t li, const Tensor& x, const BlockInputs& in) const {
+    auto rc = c10::make_intrusive<BlockRecompute>();
+    const Layer& L = layers[li];
+    if (in.run.on)
+      for (const Linear* lin : {&L.qkv, &L.o, &L.gate_up, &L.down})
+        for (const auto& p : lin->lora)
+          for (const auto& w : {p.a, p.b})
+            if (w.requires_grad()) rc->params.push_back(w);
+    if (rc->params.empty() && !x.requires_grad()) return decoder_block(L, x, in, nullptr, li);
+    if (in.run.on && in.run.training && in.run.dropout > 0) rc->gen = at::globalContext().defaultGenerator(device);
+    rc->fn = [L, in, li](const Tensor& xi) { return decoder_block(L, xi, in, nullptr, li); };
+    const std::vector<Tensor> params = rc->params;
+    return CheckpointFn::apply(x, at::TensorList(params), std::move(rc));
+  }
+
   std::mutex rope_mu_;
   Tensor cos_table_, sin_table_;  // fp32 [positions, head_dim]
 
