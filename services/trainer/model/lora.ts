@@ -5,13 +5,13 @@
  * `adapter_model.safetensors` with keys like `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`
  * — so HF PEFT and vLLM load them.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidArgumentError, NotFoundError, formatPath } from '../../common/errors.js';
-import { writeFileAtomic } from '../../common/files.js';
 import { Tensor, keep, noGrad, tidy } from '../native/tensor.js';
 import type { LlamaModel } from './llama.js';
+import { buildAdapterConfig, loraKey, readAdapterConfig, writeAdapterConfig } from '../peft.js';
 import { readSafetensors, tensorSource, writeSafetensors } from './safetensors.js';
 
 export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -38,12 +38,10 @@ export function parseLoraConfig(input: unknown, field = 'lora'): LoraConfig {
   return r.data;
 }
 
-const MLP_TARGETS: readonly LoraTarget[] = ['gate_proj', 'up_proj', 'down_proj'];
-const moduleGroup = (t: LoraTarget) => (MLP_TARGETS.includes(t) ? 'mlp' : 'self_attn');
 
 /** The PEFT key of one adapter matrix. */
 export function peftKey(layer: number, target: LoraTarget, which: 'A' | 'B'): string {
-  return `base_model.model.model.layers.${layer}.${moduleGroup(target)}.${target}.lora_${which}.weight`;
+  return loraKey(layer, target, which);
 }
 
 const PEFT_KEY = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+_proj)\.lora_([AB])\.weight$/;
@@ -118,46 +116,22 @@ export function createLora(model: LlamaModel, input: Partial<LoraConfig> = {}): 
   return attach(model, config, tensors);
 }
 
-/** PEFT's adapter_config.json for these adapters. */
-export function peftAdapterConfig(config: LoraConfig, baseModel: string): Record<string, unknown> {
-  return {
-    peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
-    base_model_name_or_path: baseModel,
-    r: config.rank,
-    lora_alpha: config.alpha,
-    lora_dropout: config.dropout,
-    target_modules: config.targets,
-    bias: 'none',
-    fan_in_fan_out: false,
-    inference_mode: true,
-    init_lora_weights: true,
-    use_rslora: false,
-    use_dora: false,
-    modules_to_save: null,
-    layers_to_transform: null,
-    layers_pattern: null,
-    rank_pattern: {},
-    alpha_pattern: {},
-    revision: null,
-  };
-}
-
 /** Writes `adapter_config.json` + `adapter_model.safetensors` (atomically) into `dir`. */
 export async function saveLora(dir: string, adapter: LoraAdapter, baseModel = ''): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const sources = [...adapter.tensors].map(([name, t]) => tensorSource(name, t));
   await writeSafetensors(join(dir, 'adapter_model.safetensors'), sources, { format: 'pt' });
-  writeFileAtomic(join(dir, 'adapter_config.json'), JSON.stringify(peftAdapterConfig(adapter.config, baseModel), null, 2) + '\n');
+  writeAdapterConfig(dir, buildAdapterConfig({
+    r: adapter.config.rank, loraAlpha: adapter.config.alpha, loraDropout: adapter.config.dropout,
+    targetModules: adapter.config.targets, baseModelNameOrPath: baseModel,
+  }));
 }
 
 /** Reads a PEFT LoRA adapter folder and attaches it to `model` (trainable again). */
 export async function loadLora(dir: string, model: LlamaModel): Promise<LoraAdapter> {
   const cfgPath = join(dir, 'adapter_config.json');
-  if (!existsSync(cfgPath)) throw new NotFoundError('adapter_config.json in', dir);
-  const raw = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-  if (raw.peft_type !== 'LORA') throw new InvalidArgumentError(`${cfgPath}: peft_type`, `unsupported ${JSON.stringify(raw.peft_type)}`, 'LORA');
-  if (raw.use_rslora || raw.use_dora) throw new InvalidArgumentError(`${cfgPath}: use_rslora/use_dora`, 'not supported', 'false');
+  const raw = readAdapterConfig(dir); // validates peft_type, target modules, no DoRA
+  if (raw.use_rslora) throw new InvalidArgumentError(`${cfgPath}: use_rslora`, 'not supported', 'false');
   const targets = raw.target_modules;
   const config = parseLoraConfig(
     { rank: raw.r, alpha: raw.lora_alpha, dropout: raw.lora_dropout ?? 0, targets: Array.isArray(targets) ? targets : [] },
