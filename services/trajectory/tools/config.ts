@@ -42,6 +42,7 @@ export const toolsConfigShape = {
   toolWorkers: z.coerce.number().int().min(1).max(16).default(2).describe('Worker threads for the pure-JS tools (calls beyond queue)'),
   encyclopediaIndexDir: z.string().min(1).default(join(REPO_ROOT, '.spark', 'encyclopedia')).describe('Folder of the default encyclopedia index (built by scripts/setup.sh)'),
   encyclopediaDir: z.string().min(1).optional().describe('Folder of .txt/.md/.jsonl documents that replaces the default encyclopedia corpus'),
+  encyclopediaSearchUrl: z.string().url().optional().describe('Web-search HTTP endpoint (SearxNG JSON API) answering instead of a local corpus'),
   mcpServers: mcpServersField.default({}).describe('MCP servers whose tools become candidates: JSON {"name": {"command": ..., "args": [...]} | {"url": ...}}'),
 } as const;
 
@@ -53,6 +54,7 @@ export const TOOLS_ENV: Record<keyof typeof toolsConfigShape, string> = {
   toolWorkers: 'SPARK_TOOL_WORKERS',
   encyclopediaIndexDir: 'SPARK_ENCYCLOPEDIA_INDEX',
   encyclopediaDir: 'SPARK_ENCYCLOPEDIA_DIR',
+  encyclopediaSearchUrl: 'SPARK_ENCYCLOPEDIA_SEARCH_URL',
   mcpServers: 'SPARK_MCP_SERVERS',
 };
 

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 /**
  * The encyclopedia: the dictd reader on a database written here, BM25 over a folder of documents
  * (SPARK_ENCYCLOPEDIA_DIR), and the default corpus built from Debian's WordNet + GCIDE + FOLDOC,
@@ -87,6 +88,36 @@ describe('encyclopedia over a folder (SPARK_ENCYCLOPEDIA_DIR)', () => {
   it('says what to do when there is no corpus', async () => {
     const tool = encyclopediaTool(new Encyclopedia({ indexDir: join(tmp, 'missing-index') }));
     await expect(tool.run(encyclopediaInput.parse({ query: 'x' }), ctx)).rejects.toThrow(/no encyclopedia index .* install dict-wn dict-gcide dict-foldoc/);
+  });
+});
+
+describe('encyclopedia over a web-search provider (SPARK_ENCYCLOPEDIA_SEARCH_URL)', () => {
+  it('asks the SearxNG-style JSON API and reports HTTP failures as the tool\'s error', async () => {
+    const seen: string[] = [];
+    let fail = false;
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      if (fail) { res.writeHead(503); res.end('down'); return; }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ results: [
+        { title: 'Mitochondrion', url: 'http://wiki.local/Mitochondrion', content: 'Organelle that generates most of the chemical energy of the cell.' },
+        { title: 'ATP', url: 'http://wiki.local/ATP', content: 'Adenosine triphosphate.' },
+      ] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/search`;
+    try {
+      const encyclopedia = new Encyclopedia({ indexDir: join(tmp, 'unused'), searchUrl: base });
+      expect(encyclopedia.describe()).toMatch(/^web search at http:\/\/127\.0\.0\.1:\d+$/);
+      const tool = encyclopediaTool(encyclopedia);
+      const out = await tool.run(encyclopediaInput.parse({ query: 'mitochondria function', k: 1 }), ctx);
+      expect(out.text).toBe('1. Mitochondrion [http://wiki.local/Mitochondrion]\nOrganelle that generates most of the chemical energy of the cell.');
+      expect(seen[0]).toBe('/search?q=mitochondria+function&format=json');
+      fail = true;
+      await expect(tool.run(encyclopediaInput.parse({ query: 'x' }), ctx)).rejects.toThrow(/answered HTTP 503/);
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -15,6 +15,7 @@ import { ACTION_DESCRIPTIONS } from '../../common/actions.js';
 import { Bm25Index, IndexBuilder } from './bm25.js';
 import { DICTD_DIR, installedDictionaries, readDictd, readFolder } from './corpus.js';
 import { defineTool, ToolRunError, type ToolDefinition } from './tool.js';
+import { webSearch } from './web-search.js';
 
 /** Bump when the corpus cleaning or tokenizer changes, so setup rebuilds the index. */
 export const CORPUS_BUILD_VERSION = 1;
@@ -73,6 +74,8 @@ export interface EncyclopediaOptions {
   indexDir: string;
   /** A folder of documents that replaces the default corpus. */
   docsDir?: string;
+  /** A web-search HTTP provider used instead of any local corpus (web-search.ts). */
+  searchUrl?: string;
 }
 
 /** The corpus behind the tool, loaded (or indexed) on first use. */
@@ -81,8 +84,14 @@ export class Encyclopedia {
 
   constructor(private readonly opts: EncyclopediaOptions) {}
 
+  /** Set when a web-search provider answers instead of the local corpus. */
+  get searchUrl(): string | undefined {
+    return this.opts.searchUrl;
+  }
+
   /** Which corpus answers, for ListTools and logs. */
   describe(): string {
+    if (this.opts.searchUrl) return `web search at ${new URL(this.opts.searchUrl).origin}`;
     return this.opts.docsDir ? `documents in ${this.opts.docsDir}` : `dictionaries indexed in ${this.opts.indexDir}`;
   }
 
@@ -122,7 +131,13 @@ export function encyclopediaTool(encyclopedia: Encyclopedia): ToolDefinition<Enc
     input: encyclopediaInput,
     timeoutMs: 30_000, // the first call loads (or, for a folder, builds) the index
     source: 'builtin',
-    async run(input) {
+    async run(input, ctx) {
+      if (encyclopedia.searchUrl) {
+        const found = await webSearch(encyclopedia.searchUrl, input.query, input.k, ctx.signal);
+        if (found.length === 0) return { text: `no web results for ${JSON.stringify(input.query)}`, data: { hits: [] } };
+        const text = found.map((h, i) => `${i + 1}. ${h.title} [${h.url}]\n${h.text.length > SHOWN_CHARS ? `${h.text.slice(0, SHOWN_CHARS)} …` : h.text}`).join('\n\n');
+        return { text, data: { hits: found } };
+      }
       const hits = encyclopedia.load().search(input.query, input.k);
       if (hits.length === 0) return { text: `no entries match ${JSON.stringify(input.query)}`, data: { hits: [] } };
       const text = hits.map((h, i) => {

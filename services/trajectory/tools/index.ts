@@ -41,7 +41,7 @@ export async function createTools(config: ToolsConfig, opts: CreateToolsOptions)
     cpuSeconds: config.sandboxCpuSeconds,
     memoryMb: config.sandboxMemoryMb,
   });
-  const encyclopedia = new Encyclopedia({ indexDir: config.encyclopediaIndexDir, docsDir: config.encyclopediaDir });
+  const encyclopedia = new Encyclopedia({ indexDir: config.encyclopediaIndexDir, docsDir: config.encyclopediaDir, searchUrl: config.encyclopediaSearchUrl });
   const byName: Record<(typeof TOOL_NAMES)[number], ToolDefinition> = {
     calculator: calculatorTool,
     python: pythonTool(sandbox),
