@@ -1,9 +1,9 @@
-import { createServer } from 'node:http';
 /**
  * The encyclopedia: the dictd reader on a database written here, BM25 over a folder of documents
  * (SPARK_ENCYCLOPEDIA_DIR), and the default corpus built from Debian's WordNet + GCIDE + FOLDOC,
  * queried with MMLU-Pro terms (question_id 434 utilitarianism, 6879 opportunity cost).
  */
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
