@@ -94,3 +94,34 @@ describe('MCP tools', () => {
     await conn!.close();
   });
 });
+
+describe('MCP tools over Streamable HTTP', () => {
+  it('lists and calls the tools of an HTTP MCP server given by url', async () => {
+    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
+    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+    const { z } = await import('zod');
+    const { createServer } = await import('node:http');
+    // Stateless mode: a fresh server and transport per request, as the SDK documents it.
+    const http = createServer(async (req, res) => {
+      const server = new McpServer({ name: 'http-toy', version: '1.0.0' });
+      server.registerTool('double', { description: 'doubles x', inputSchema: { x: z.number() } },
+        async ({ x }) => ({ content: [{ type: 'text', text: String(2 * x) }] }));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => { void transport.close(); void server.close(); });
+      await server.connect(transport);
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      await transport.handleRequest(req, res, body ? JSON.parse(body) : undefined);
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`;
+    const viaHttp = await createTools(toolsConfigSchema.parse({ mcpServers: JSON.stringify({ web: { url } }), encyclopediaIndexDir: join(tmp, 'none') }), { log });
+    try {
+      expect(viaHttp.list().filter((t) => t.source === 'mcp:web').map((t) => t.name)).toEqual(['double']);
+      expect((await viaHttp.run('double', { x: 21 })).output).toBe('42');
+    } finally {
+      await viaHttp.close();
+      http.close();
+    }
+  });
+});
