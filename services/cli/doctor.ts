@@ -10,6 +10,7 @@ import { ADDON_PATH, loadNative, setNumThreads } from '../trainer/native/index.j
 import { parameterCount, readLlamaConfig, type LlamaConfig } from '../trainer/model/config.js';
 import { COMPUTE_DTYPES, LlamaModel, QUANTIZATIONS, type ComputeDtype, type Quantization } from '../trainer/model/llama.js';
 import { devicePeak } from '../trainer/training/mfu.js';
+import { formatChecks, judgeCheck, localChecks } from './setup-checks.js';
 import { wholeNumber } from './options.js';
 
 /** The BLAS libraries mapped into this process, named by what they are. */
@@ -42,7 +43,7 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 export function doctorCommand(): Command {
   return new Command('doctor')
-    .description('check the libtorch engine: version, devices, BLAS, threads; --model: memory per parameter')
+    .description('check the setup: libtorch, devices, BLAS, threads, data, tools, disk, judge endpoint; --model: memory per parameter')
     .option('--model <dir>', 'checkpoint folder: print memory per parameter (dense, NF4, NF4 + double quantisation)')
     .option('--load', 'with --model: load it and measure (uses --device, --dtype, --quant)')
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
@@ -79,6 +80,9 @@ export function doctorCommand(): Command {
           model.dispose();
         }
       }
+      const checks = [...localChecks(process.env), await judgeCheck(process.env)];
+      out.push(...formatChecks(checks));
       process.stdout.write(out.join('\n') + '\n');
+      if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
 }
