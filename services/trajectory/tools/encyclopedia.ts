@@ -124,6 +124,11 @@ export const encyclopediaInput = z.object({
 }).strict();
 export type EncyclopediaInput = z.infer<typeof encyclopediaInput>;
 
+/** Numbered entries as the model reads them: title, [source], then the text cut at SHOWN_CHARS. */
+function formatEntries(entries: ReadonlyArray<{ title: string; source: string; text: string }>): string {
+  return entries.map((e, i) => `${i + 1}. ${e.title} [${e.source}]\n${e.text.length > SHOWN_CHARS ? `${e.text.slice(0, SHOWN_CHARS)} …` : e.text}`).join('\n\n');
+}
+
 export function encyclopediaTool(encyclopedia: Encyclopedia): ToolDefinition<EncyclopediaInput> {
   return defineTool<EncyclopediaInput>({
     name: 'encyclopedia',
@@ -135,16 +140,11 @@ export function encyclopediaTool(encyclopedia: Encyclopedia): ToolDefinition<Enc
       if (encyclopedia.searchUrl) {
         const found = await webSearch(encyclopedia.searchUrl, input.query, input.k, ctx.signal);
         if (found.length === 0) return { text: `no web results for ${JSON.stringify(input.query)}`, data: { hits: [] } };
-        const text = found.map((h, i) => `${i + 1}. ${h.title} [${h.url}]\n${h.text.length > SHOWN_CHARS ? `${h.text.slice(0, SHOWN_CHARS)} …` : h.text}`).join('\n\n');
-        return { text, data: { hits: found } };
+        return { text: formatEntries(found.map((h) => ({ title: h.title, source: h.url, text: h.text }))), data: { hits: found } };
       }
       const hits = encyclopedia.load().search(input.query, input.k);
       if (hits.length === 0) return { text: `no entries match ${JSON.stringify(input.query)}`, data: { hits: [] } };
-      const text = hits.map((h, i) => {
-        const body = h.text.length > SHOWN_CHARS ? `${h.text.slice(0, SHOWN_CHARS)} …` : h.text;
-        return `${i + 1}. ${h.title} [${h.source}]\n${body}`;
-      }).join('\n\n');
-      return { text, data: { hits: hits.map((h) => ({ title: h.title, source: h.source, score: h.score, text: h.text })) } };
+      return { text: formatEntries(hits), data: { hits: hits.map((h) => ({ title: h.title, source: h.source, score: h.score, text: h.text })) } };
     },
   });
 }
