@@ -5,6 +5,7 @@
  */
 import { normalizedEntropy } from '../common/entropy.js';
 import { deriveSeed } from '../common/random.js';
+import { INVALID_TOOL_CALL_ACTION } from './agentic.js';
 import type { EvalRecord } from './results.js';
 import { AccuracyTally, type AccuracyFigures } from './score.js';
 import type { EvalModeName } from './spec.js';
@@ -53,15 +54,23 @@ export interface SummarizeOptions {
   seed?: number;
 }
 
+/** The steps that chose an action (invalid tool calls left out). */
+export function toolChoices(actions: readonly string[]): string[] {
+  return actions.filter((a) => a !== INVALID_TOOL_CALL_ACTION);
+}
+
 /** Figures of one model in one mode. */
 export function summarizeGroup(model: string, mode: EvalModeName, records: readonly EvalRecord[], opts: { bootstrapIterations?: number; seed?: number } = {}): ModelModeResult {
   const tally = new AccuracyTally();
   const byCategory = new Map<string, string[][]>();
   for (const r of records) {
     tally.add(r.category, r.correct, r.predicted === null || r.guessed);
-    byCategory.set(r.category, [...(byCategory.get(r.category) ?? []), r.actions]);
+    byCategory.set(r.category, [...(byCategory.get(r.category) ?? []), toolChoices(r.actions)]);
   }
   const trajectories = records.map((r) => r.actions);
+  // Entropy is over the actions the policy chose; a reply that was not a valid call of any action is
+  // counted in the usage table (actionCounts) but is not a tool choice.
+  const choices = trajectories.map(toolChoices);
   const summary = tally.summary();
   const actionCounts = countActions(trajectories);
   return {
@@ -69,9 +78,9 @@ export function summarizeGroup(model: string, mode: EvalModeName, records: reado
     mode,
     overall: summary.overall,
     categories: summary.categories,
-    toolEntropyBits: toolEntropyBits(trajectories),
-    normalizedToolEntropy: normalizedEntropy(actionCounts),
-    toolEntropyCi: bootstrapEntropyCi(trajectories, { iterations: opts.bootstrapIterations, seed: deriveSeed(opts.seed ?? 0, `${model}/${mode}`) }),
+    toolEntropyBits: toolEntropyBits(choices),
+    normalizedToolEntropy: normalizedEntropy(countActions(choices)),
+    toolEntropyCi: bootstrapEntropyCi(choices, { iterations: opts.bootstrapIterations, seed: deriveSeed(opts.seed ?? 0, `${model}/${mode}`) }),
     actionCounts,
     categoryToolEntropyBits: Object.fromEntries([...byCategory.keys()].sort().map((c) => [c, toolEntropyBits(byCategory.get(c)!)])),
     steps: trajectories.reduce((s, t) => s + t.length, 0),

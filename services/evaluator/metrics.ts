@@ -12,6 +12,7 @@ import type { Registry } from 'prom-client';
 import { shannonEntropyBits } from '../common/entropy.js';
 import { counter, gauge } from '../common/metrics.js';
 import type { EvalRecord } from './results.js';
+import { toolChoices } from './aggregate.js';
 import { AccuracyTally } from './score.js';
 
 /** Registers (or finds) the metrics, so they are on /metrics from the start, before any evaluation. */
@@ -56,7 +57,7 @@ export class EvalMetrics {
     if (r.mode !== 'agentic') return;
     const counts = this.actionCounts.get(r.model) ?? {};
     this.actionCounts.set(r.model, counts);
-    for (const a of r.actions) counts[a] = (counts[a] ?? 0) + 1;
+    for (const a of toolChoices(r.actions)) counts[a] = (counts[a] ?? 0) + 1;
     this.m.entropy.set({ model: r.model }, shannonEntropyBits(counts));
   }
 }

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { INVALID_TOOL_CALL_ACTION } from './agentic.js';
+import { summarizeGroup } from './aggregate.js';
+import type { EvalRecord } from './results.js';
+
+const record = (actions: string[]): EvalRecord => ({
+  model: 'spark', mode: 'agentic', question_id: 1, category: 'math', answer: 'A', response: 'the answer is (A)',
+  predicted: 'A', rule: 'answer_is', guessed: false, correct: true, outcome: 'correct', actions,
+} as EvalRecord);
+
+describe('summarizeGroup', () => {
+  it('keeps invalid tool calls in the usage table but out of the tool-selection entropy', () => {
+    const s = summarizeGroup('spark', 'agentic', [record([INVALID_TOOL_CALL_ACTION, 'calculator']), record(['python', INVALID_TOOL_CALL_ACTION])], { bootstrapIterations: 10 });
+    expect(s.actionCounts).toEqual({ [INVALID_TOOL_CALL_ACTION]: 2, calculator: 1, python: 1 });
+    expect(s.toolEntropyBits).toBeCloseTo(1, 12);
+    expect(s.categoryToolEntropyBits.math).toBeCloseTo(1, 12);
+  });
+});
