@@ -5,7 +5,6 @@
  * (services/common/files.ts) and cut off before a resumed run appends (else the next record would
  * be glued to it), so that question is simply asked again.
  */
-import { existsSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendJsonl, readJsonl } from '../common/files.js';
 import type { EvalModeName } from './spec.js';
@@ -73,9 +72,3 @@ export function appendResult(path: string, record: EvalRecord): void {
   appendJsonl(path, record);
 }
 
-/** Cuts a torn last line (no final newline: the writer died mid-append) so appends start on a fresh line. */
-export function repairTornTail(path: string): void {
-  if (!existsSync(path)) return;
-  const bytes = readFileSync(path);
-  if (bytes.length && bytes[bytes.length - 1] !== 0x0a) truncateSync(path, bytes.lastIndexOf(0x0a) + 1);
-}

@@ -8,6 +8,7 @@
  * an endpoint down after its retries, a service unreachable — stops the job; what was done is kept,
  * and starting the job again resumes it.
  */
+import { repairJsonlTail } from '../common/files.js';
 import type { ChatMessage, Question } from '../common/gen/spark/v1/common.js';
 import type { Logger } from '../common/logging.js';
 import { createRng, deriveSeed } from '../common/random.js';
@@ -15,7 +16,7 @@ import { answerAgentic, type ToolRunner } from './agentic.js';
 import type { ModelBackend } from './backends.js';
 import { stripMarkdownBold } from './extract.js';
 import type { EvalMetrics } from './metrics.js';
-import { appendResult, readResults, recordKey, repairTornTail, resultsPath, type EvalRecord, type LoggedStep, type Outcome } from './results.js';
+import { appendResult, readResults, recordKey, resultsPath, type EvalRecord, type LoggedStep, type Outcome } from './results.js';
 import { scoreOne } from './score.js';
 import type { EvalModeName, EvalSpec, ModelSpec } from './spec.js';
 
@@ -120,7 +121,7 @@ function progressMetrics(records: readonly EvalRecord[], total: number): Record<
 /** Runs (or resumes) the evaluation into `outDirAbs`/results.jsonl. */
 export async function runEvaluation(spec: EvalSpec, outDirAbs: string, deps: RunnerDeps, ctx: RunContext): Promise<RunOutcome> {
   const path = resultsPath(outDirAbs);
-  repairTornTail(path);
+  repairJsonlTail(path);
   const records = readResults(path);
   deps.metrics?.seed(records);
   const done = new Set(records.map(recordKey));
