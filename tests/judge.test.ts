@@ -10,21 +10,16 @@ import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_NAMES, COT_ACTION } from '../services/common/actions.js';
 import { createClient, unary } from '../services/common/client.js';
-import { Candidate, Question, ToolCall } from '../services/common/gen/spark/v1/common.js';
+import { Candidate, ToolCall } from '../services/common/gen/spark/v1/common.js';
 import { JudgeMode, JudgeServiceClient, type ScoreCandidatesRequest } from '../services/common/gen/spark/v1/judge.js';
 import { judgeService } from '../services/judge/main.js';
 import { runSparkAsync } from './helpers/cli.js';
 import { sampleValue, scrape } from './helpers/metrics.js';
 import { judgeCandidateCount, judgeReplyContent, judgeResponder, OpenAIServer } from './helpers/openai-server.js';
+import { WATER_MOLAR_MASS_QUESTION } from './helpers/questions.js';
 import { startTestService, tempDir, type TestService } from './helpers/service.js';
 
-const question = Question.fromPartial({
-  questionId: 1234,
-  question: 'What is the molar mass of water (H2O), in g/mol?',
-  options: ['16.00', '18.02', '20.01', '2.02'],
-  answer: 'B',
-  category: 'chemistry',
-});
+const question = WATER_MOLAR_MASS_QUESTION;
 
 /** The 9 candidates of one step: 8 tools + CoT. */
 const candidates = ACTION_NAMES.map((action) => Candidate.fromPartial({

@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Candidate, Question, ToolCall } from '../common/gen/spark/v1/common.js';
+import { Candidate, ToolCall } from '../common/gen/spark/v1/common.js';
+import { WATER_MOLAR_MASS_QUESTION } from '../../tests/helpers/questions.js';
 import { judgeAnswerOffline, judgeCandidateOffline, matchingOptions } from './offline-judge.js';
 
-const question = Question.fromPartial({
-  questionId: 1234,
-  question: 'What is the molar mass of water (H2O), in g/mol?',
-  options: ['16.00', '18.02', '20.01', '2.02'],
-  answer: 'B',
-  category: 'chemistry',
-});
+const question = WATER_MOLAR_MASS_QUESTION;
 const ctx = { question, stepsSoFar: [] };
 
 const tool = (action: string, thought: string, call: Partial<ToolCall>) =>
