@@ -56,7 +56,7 @@ export class VerdictCache {
   private readOffset = 0;
   private skippedLines = 0;
 
-  constructor(readonly path: string, private readonly log?: Logger) {
+  constructor(readonly path: string, log?: Logger) {
     mkdirSync(dirname(path), { recursive: true });
     this.refresh();
     if (this.skippedLines) log?.warn({ path, skippedLines: this.skippedLines }, 'judge cache: skipped unreadable lines');
