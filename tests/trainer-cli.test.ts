@@ -44,6 +44,8 @@ describe('spark train', () => {
       [['sft', '--data', data, '--model', model, '--out', out, '--lr', '0'], /--lr: .*>0/],
       [['ppo', '--data', data, '--model', root, '--out', out], /--model: .* has no config\.json/],
       [['ppo', '--data', data, '--model', model, '--out', out, '--kl-estimator', 'k9'], /--kl-estimator: .*allowed: k1, k2, k3/],
+      [['sft', '--data', data, '--model', model, '--out', out, '--modules-to-save', 'embed_tokens,wte'], /--modules-to-save: .*allowed: embed_tokens, lm_head/],
+      [['ppo', '--data', data, '--model', model, '--out', out, '--modules-to-save', 'embed_tokens'], /--modules-to-save: only sft supports it/],
       [['dpo', '--data', data], /unknown command 'dpo'/],
     ];
     for (const [args, message] of cases) {

@@ -102,10 +102,18 @@ describe('TrainerService (local executor)', () => {
   it('rejects a bad spec before any work, naming the field', async () => {
     await expect(unary(client.startTraining.bind(client), request('bad-1', 'runs/bad', {}, TrainingMode.TRAINING_MODE_UNSPECIFIED), { timeoutMs: 10_000 }))
       .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('mode') });
-    await expect(unary(client.startTraining.bind(client), { ...request('bad-2', 'runs/bad'), lora: { rank: 0, alpha: 0, dropout: 0, targetModules: [], quantization: 0, doubleQuant: false } }, { timeoutMs: 10_000 }))
+    await expect(unary(client.startTraining.bind(client), { ...request('bad-2', 'runs/bad'), lora: { rank: 0, alpha: 0, dropout: 0, targetModules: [], quantization: 0, doubleQuant: false, modulesToSave: [] } }, { timeoutMs: 10_000 }))
       .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('lora.rank') });
     await expect(unary(client.startTraining.bind(client), { ...request('bad-3', 'runs/bad'), data: { uri: 'data/missing.jsonl', mediaType: '', sha256: '', sizeBytes: 0 } }, { timeoutMs: 10_000 }))
       .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('data.uri') });
+    const saving = (requestId: string, modulesToSave: string[], mode = TrainingMode.TRAINING_MODE_SFT) =>
+      ({ ...request(requestId, 'runs/bad', {}, mode), lora: { rank: 4, alpha: 8, dropout: 0, targetModules: [], quantization: 0, doubleQuant: false, modulesToSave } });
+    await expect(unary(client.startTraining.bind(client), saving('bad-4', ['embed_tokens'], TrainingMode.TRAINING_MODE_PPO), { timeoutMs: 10_000 }))
+      .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^lora\.modules_to_save: only sft supports it/) });
+    await expect(unary(client.startTraining.bind(client), saving('bad-5', ['lm_head']), { timeoutMs: 10_000 })) // the tiny model is tied
+      .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^lora\.modules_to_save: lm_head is tied to embed_tokens/) });
+    await expect(unary(client.startTraining.bind(client), saving('bad-6', ['wte']), { timeoutMs: 10_000 }))
+      .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^lora\.modules_to_save\[0\]: .*\(allowed: embed_tokens, lm_head\)/) });
   });
 
   it('Generate streams tokens with log-probs, honours stop strings and seeds, and keeps the model loaded', async () => {

@@ -28,7 +28,7 @@ import { wholeNumber } from './options.js';
 const FLAG_OF: Record<string, string> = {
   data: '--data', baseModelPath: '--model', outDir: '--out',
   'lora.rank': '--rank', 'lora.alpha': '--alpha', 'lora.dropout': '--dropout', 'lora.targetModules': '--targets',
-  'lora.quantization': '--quant', 'lora.doubleQuant': '--double-quant',
+  'lora.quantization': '--quant', 'lora.doubleQuant': '--double-quant', 'lora.modulesToSave': '--modules-to-save',
   'hyper.lr': '--lr', 'hyper.maxSteps': '--steps', 'hyper.epochs': '--epochs', 'hyper.batchSize': '--batch-size',
   'hyper.gradAccum': '--grad-accum', 'hyper.warmupSteps': '--warmup-steps', 'hyper.minLrRatio': '--min-lr-ratio',
   'hyper.weightDecay': '--weight-decay', 'hyper.maxGradNorm': '--max-grad-norm', 'hyper.clipEps': '--clip-eps',
@@ -43,7 +43,7 @@ const FLAG_OF: Record<string, string> = {
 /** Flags of `ppo` / `sft`, as commander hands them over (numbers still strings: the spec checks them). */
 interface TrainFlags {
   data: string; model: string; out: string; resume?: boolean; device: string; threads?: number;
-  steps?: string; lr?: string; rank?: string; alpha?: string; dropout?: string; targets?: string; quant?: string; doubleQuant?: boolean;
+  steps?: string; lr?: string; rank?: string; alpha?: string; dropout?: string; targets?: string; quant?: string; doubleQuant?: boolean; modulesToSave?: string;
   epochs?: string; batchSize?: string; gradAccum?: string; warmupSteps?: string; minLrRatio?: string; weightDecay?: string;
   maxGradNorm?: string; clipEps?: string; policyLoss?: string; lossAggMode?: string; klCoef?: string; klEstimator?: string;
   adaptiveKl?: boolean; targetKl?: string; entropyCoef?: string; normalizeAdvantages: boolean; valueHead?: boolean;
@@ -65,6 +65,7 @@ export function specFromFlags(mode: TrainingModeName, f: TrainFlags): unknown {
       rank: num(f.rank), alpha: num(f.alpha), dropout: num(f.dropout),
       targetModules: f.targets?.split(',').map((s) => s.trim()).filter(Boolean),
       quantization: f.quant, doubleQuant: f.doubleQuant,
+      modulesToSave: f.modulesToSave?.split(',').map((s) => s.trim()).filter(Boolean),
     },
     hyper: {
       lr: num(f.lr), maxSteps: num(f.steps), epochs: num(f.epochs), batchSize: num(f.batchSize), gradAccum: num(f.gradAccum),
@@ -77,12 +78,13 @@ export function specFromFlags(mode: TrainingModeName, f: TrainFlags): unknown {
   };
 }
 
-/** parseTrainingSpec, with spec field names in errors replaced by the flags that set them. */
+/** parseTrainingSpec, with spec field names in errors replaced by the flags that set them (a list flag for any of its items). */
 export function parseFlagSpec(raw: unknown): TrainingSpec {
   try {
     return parseTrainingSpec(raw);
   } catch (err) {
-    if (err instanceof InvalidArgumentError && FLAG_OF[err.field]) throw new InvalidArgumentError(FLAG_OF[err.field]!, err.problem, err.allowed, { cause: err });
+    const flag = err instanceof InvalidArgumentError ? FLAG_OF[err.field.replace(/\[\d+\]$/, '')] : undefined;
+    if (flag) throw new InvalidArgumentError(flag, (err as InvalidArgumentError).problem, (err as InvalidArgumentError).allowed, { cause: err });
     throw err;
   }
 }
@@ -161,6 +163,7 @@ function modeCommand(mode: TrainingModeName, summary: string): Command {
     .option('--targets <list>', 'adapted projections, comma-separated (default q,k,v,o,gate,up,down)')
     .option('--quant <kind>', 'frozen base: none (LoRA) or nf4 (QLoRA)')
     .option('--double-quant', 'nf4: quantise the absmax constants too')
+    .option('--modules-to-save <list>', 'sft: base modules trained in full and saved in the adapter, comma-separated: embed_tokens (a tied model\'s head too), lm_head (untied models)')
     .option('--clip-eps <x>', 'ppo: clip range (default 0.2)')
     .option('--policy-loss <name>', 'ppo: vanilla, dual_clip or gspo (default vanilla)')
     .option('--loss-agg-mode <mode>', 'token-mean, seq-mean-token-sum or seq-mean-token-mean (default token-mean)')
@@ -224,7 +227,8 @@ export function trainCommand(): Command {
     .requiredOption('--out <dir>', 'folder to write (replaced atomically)')
     .action(async (flags: { model: string; adapter: string; out: string }) => {
       const r = await mergeAdapter(resolve(flags.model), resolve(flags.adapter), resolve(flags.out));
-      process.stdout.write(`merged ${r.mergedTensors} projections → ${r.outDir}: ${r.files.join(', ')}\n`);
+      const replaced = r.replacedTensors.length > 0 ? `, replaced ${r.replacedTensors.join(', ')}` : '';
+      process.stdout.write(`merged ${r.mergedTensors} projections${replaced} → ${r.outDir}: ${r.files.join(', ')}\n`);
     });
   return cmd;
 }

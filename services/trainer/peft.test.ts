@@ -5,12 +5,14 @@ import { describe, expect, it } from 'vitest';
 import {
   ADAPTER_CONFIG_FILE,
   LORA_TARGET_MODULES,
+  MODULES_TO_SAVE,
   buildAdapterConfig,
   loraKey,
   loraScaling,
   loraTensorShapes,
   parseLoraKey,
   readAdapterConfig,
+  savedModuleKey,
   writeAdapterConfig,
 } from './peft.js';
 
@@ -24,11 +26,27 @@ describe('PEFT key names', () => {
 
   it('parses its own names back and rejects others, naming the key', () => {
     for (const module of LORA_TARGET_MODULES) {
-      for (const matrix of ['A', 'B'] as const) expect(parseLoraKey(loraKey(7, module, matrix))).toEqual({ layer: 7, module, matrix });
+      for (const matrix of ['A', 'B'] as const) expect(parseLoraKey(loraKey(7, module, matrix))).toEqual({ kind: 'lora', layer: 7, module, matrix });
     }
     expect(() => parseLoraKey('base_model.model.model.layers.0.mlp.q_proj.lora_A.weight')).toThrow(/not a PEFT LoRA key/);
     expect(() => parseLoraKey('base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight')).toThrow(/lora_A\.default/);
     expect(() => loraKey(-1, 'q_proj', 'A')).toThrow(/layer/);
+  });
+
+  it('names modules saved whole as get_peft_model_state_dict does for LlamaForCausalLM, and parses them back', () => {
+    expect(savedModuleKey('embed_tokens')).toBe('base_model.model.model.embed_tokens.weight');
+    expect(savedModuleKey('lm_head')).toBe('base_model.model.lm_head.weight');
+    for (const module of MODULES_TO_SAVE) expect(parseLoraKey(savedModuleKey(module))).toEqual({ kind: 'saved', module });
+    // The in-memory wrapper names and near misses are not saved keys; the error names the key.
+    for (const key of [
+      'base_model.model.model.embed_tokens.modules_to_save.default.weight',
+      'base_model.model.model.embed_tokens.original_module.weight',
+      'base_model.model.embed_tokens.weight',
+      'base_model.model.model.lm_head.weight',
+      'model.embed_tokens.weight',
+    ]) {
+      expect(() => parseLoraKey(key), key).toThrow(`adapter tensor: ${JSON.stringify(key)} is not a PEFT LoRA key of a Llama projection nor a saved module`);
+    }
   });
 
   it('gives lora_A [r, in] and lora_B [out, r] with GQA-sized k/v', () => {
@@ -49,6 +67,10 @@ describe('PEFT key names', () => {
       loraKey(0, 'q_proj', 'A'), loraKey(0, 'q_proj', 'B'), loraKey(0, 'v_proj', 'A'), loraKey(0, 'v_proj', 'B'),
     ]);
     expect(onlyQv.get(loraKey(1, 'q_proj', 'B'))).toEqual([128, 4]);
+    const withEmbed = loraTensorShapes({ hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 1000 }, 4, ['q_proj'], ['lm_head', 'embed_tokens']);
+    expect([...withEmbed.keys()].slice(-2)).toEqual([savedModuleKey('embed_tokens'), savedModuleKey('lm_head')]);
+    expect(withEmbed.get(savedModuleKey('embed_tokens'))).toEqual([1000, 64]);
+    expect(() => loraTensorShapes({ hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 4 }, 4, ['q_proj'], ['embed_tokens'])).toThrow(/vocab_size/);
   });
 });
 
@@ -102,5 +124,21 @@ describe('adapter_config.json', () => {
     expect(() => readAdapterConfig(dir)).toThrow(/use_dora/);
     expect(() => readAdapterConfig(join(dir, 'missing'))).toThrow(/not found/);
     expect(() => buildAdapterConfig({ ...settings, r: 0 })).toThrow('lora.rank: must be an integer > 0 (got 0)');
+    write({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj'], modules_to_save: ['classifier'] });
+    expect(() => readAdapterConfig(dir)).toThrow(/modules_to_save\[0\].*embed_tokens, lm_head/);
+  });
+
+  it('lists modules saved whole, tying a tied model\'s saved embedding to its head as PEFT ≥ 0.18 reads it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peft-'));
+    const untied = buildAdapterConfig({ ...settings, modulesToSave: ['lm_head', 'embed_tokens'] });
+    expect(untied.modules_to_save).toEqual(['embed_tokens', 'lm_head']);
+    expect(untied).not.toHaveProperty('ensure_weight_tying');
+    writeAdapterConfig(dir, buildAdapterConfig({ ...settings, modulesToSave: ['embed_tokens'], tiedEmbeddings: true }));
+    const json = JSON.parse(readFileSync(join(dir, ADAPTER_CONFIG_FILE), 'utf8')) as Record<string, unknown>;
+    expect(json).toMatchObject({ modules_to_save: ['embed_tokens'], ensure_weight_tying: true });
+    expect(Object.keys(json)).toEqual([...Object.keys(json)].sort());
+    expect(readAdapterConfig(dir)).toEqual(json);
+    expect(buildAdapterConfig(settings).modules_to_save).toBeNull();
+    expect(() => buildAdapterConfig({ ...settings, modulesToSave: ['lm_head'], tiedEmbeddings: true })).toThrow(/^lora\.modules_to_save: lm_head is tied to embed_tokens/);
   });
 });

@@ -16,6 +16,8 @@ beforeAll(() => {
   mkdirSync(join(root, 'models', 'tiny'), { recursive: true });
   writeFileSync(join(root, 'models', 'tiny', 'config.json'), '{}');
   mkdirSync(join(root, 'models', 'empty'), { recursive: true });
+  mkdirSync(join(root, 'models', 'tied'), { recursive: true });
+  writeFileSync(join(root, 'models', 'tied', 'config.json'), JSON.stringify({ tie_word_embeddings: true }));
   base = { mode: 'ppo', data: join(root, 'runs', 'a', 'steps.jsonl'), baseModelPath: join(root, 'models', 'tiny'), outDir: join(root, 'out') };
 });
 
@@ -33,7 +35,7 @@ function rejection(fn: () => unknown): InvalidArgumentError {
 describe('parseTrainingSpec', () => {
   it('fills every default, the learning rate by mode', () => {
     const spec = parseTrainingSpec(base);
-    expect(spec.lora).toEqual({ rank: 16, alpha: 32, dropout: 0.05, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], quantization: 'none', doubleQuant: false });
+    expect(spec.lora).toEqual({ rank: 16, alpha: 32, dropout: 0.05, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], quantization: 'none', doubleQuant: false, modulesToSave: [] });
     expect(spec.hyper).toMatchObject({ lr: DEFAULT_LR.ppo, clipEps: 0.2, klCoef: 0.05, klEstimator: 'k3', normalizeAdvantages: true, valueHead: false, policyLoss: 'vanilla', lossAggMode: 'token-mean', batchSize: 8, gradAccum: 4 });
     expect(spec.reward).toEqual({ correctnessWeight: 1, judgeWeight: 0.5, diversityWeight: 0.25, diversityKind: 'inverse_frequency' });
     expect(spec.executor).toBe('local');
@@ -83,6 +85,25 @@ describe('parseTrainingSpec', () => {
     expect(rejection(() => parseTrainingSpec({ ...base, hyper: { maxSteps: 5, warmupSteps: 5 } })).field).toBe('hyper.warmupSteps');
     expect(rejection(() => parseTrainingSpec({ ...base, hyper: { policyLoss: 'trpo' } })).allowed).toBe('vanilla, dual_clip, gspo');
     expect(rejection(() => parseTrainingSpec({ ...base, hyper: { lossAggMode: 'sum' } })).allowed).toBe('token-mean, seq-mean-token-sum, seq-mean-token-mean');
+  });
+
+  it('trains embed_tokens / lm_head in full for sft only, lm_head only on an untied model', () => {
+    const sft = { ...base, mode: 'sft' };
+    expect(parseTrainingSpec({ ...sft, lora: { modulesToSave: ['embed_tokens'] } }).lora.modulesToSave).toEqual(['embed_tokens']);
+    const tied = join(root, 'models', 'tied');
+    expect(parseTrainingSpec({ ...sft, baseModelPath: tied, lora: { modulesToSave: ['embed_tokens'] } }).lora.modulesToSave).toEqual(['embed_tokens']);
+    expect(parseTrainingSpec({ ...sft, lora: { modulesToSave: ['embed_tokens', 'lm_head'] } }).lora.modulesToSave).toEqual(['embed_tokens', 'lm_head']); // {} config: untied
+    const unknown = rejection(() => parseTrainingSpec({ ...sft, lora: { modulesToSave: ['wte'] } }));
+    expect(unknown.field).toBe('lora.modulesToSave[0]');
+    expect(unknown.allowed).toBe('embed_tokens, lm_head');
+    expect(rejection(() => parseTrainingSpec({ ...sft, lora: { modulesToSave: ['lm_head', 'lm_head'] } })).message).toMatch(/must not repeat/);
+    const ppo = rejection(() => parseTrainingSpec({ ...base, lora: { modulesToSave: ['embed_tokens'] } }));
+    expect(ppo.field).toBe('lora.modulesToSave');
+    expect(ppo.message).toMatch(/only sft supports it: PPO's KL reference is the same model with the adapters off/);
+    const head = rejection(() => parseTrainingSpec({ ...sft, baseModelPath: tied, lora: { modulesToSave: ['lm_head'] } }));
+    expect(head.field).toBe('lora.modulesToSave');
+    expect(head.message).toMatch(/lm_head is tied to embed_tokens/);
+    expect(head.allowed).toBe('embed_tokens');
   });
 
   it('reports every issue, the first as the field', () => {
@@ -156,6 +177,23 @@ describe('specFromRequest', () => {
     expect(kind.allowed).toBe('inverse_frequency, entropy_gain');
     const modules = rejection(() => specFromRequest(request({ lora: { rank: 8, alpha: 0, dropout: 0, targetModules: ['attn'], quantization: 0, doubleQuant: false } }), opts));
     expect(modules.field).toBe('lora.target_modules[0]');
+  });
+
+  it('maps modules_to_save, naming lora.modules_to_save when it is wrong', () => {
+    const opts = { artifactRoot: root };
+    const lora = (modulesToSave: string[]) => ({ rank: 8, alpha: 0, dropout: 0, targetModules: [], quantization: 0, doubleQuant: false, modulesToSave });
+    const sft = { mode: TrainingMode.TRAINING_MODE_SFT };
+    expect(specFromRequest(request({ ...sft, lora: lora(['embed_tokens']) }), opts).lora.modulesToSave).toEqual(['embed_tokens']);
+    expect(specFromRequest(request({ ...sft, lora: lora([]) }), opts).lora.modulesToSave).toEqual([]);
+    const unknown = rejection(() => specFromRequest(request({ ...sft, lora: lora(['embeddings']) }), opts));
+    expect(unknown.field).toBe('lora.modules_to_save[0]');
+    expect(unknown.allowed).toBe('embed_tokens, lm_head');
+    const ppo = rejection(() => specFromRequest(request({ lora: lora(['embed_tokens']) }), opts));
+    expect(ppo.field).toBe('lora.modules_to_save');
+    expect(ppo.message).toMatch(/^lora\.modules_to_save: only sft supports it/);
+    const tied = rejection(() => specFromRequest(request({ ...sft, baseModelPath: 'models/tied', lora: lora(['lm_head']) }), opts));
+    expect(tied.field).toBe('lora.modules_to_save');
+    expect(tied.message).toMatch(/lm_head is tied to embed_tokens/);
   });
 });
 

@@ -6,7 +6,8 @@
  * camelCase, so an error on `hyper.maxSteps` reads `hyper.max_steps` to a gRPC client.
  *
  * Rejected before any work (InvalidArgumentError naming the field and the allowed values): unknown mode,
- * missing data file, rank ≤ 0, lr ≤ 0, a base model folder without config.json, unknown keys.
+ * missing data file, rank ≤ 0, lr ≤ 0, a base model folder without config.json, unknown keys, modules
+ * to save with ppo or lm_head on a tied model.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -14,7 +15,7 @@ import { z, ZodError } from 'zod';
 import { resolveInArtifactRoot } from '../common/artifact-path.js';
 import { InvalidArgumentError, formatPath } from '../common/errors.js';
 import { Executor, KlEstimator, Quantization, TrainingMode, type StartTrainingRequest } from '../common/gen/spark/v1/trainer.js';
-import { LORA_TARGET_MODULES } from './peft.js';
+import { LORA_TARGET_MODULES, MODULES_TO_SAVE } from './peft.js';
 import { LOSS_AGG_MODES } from './ppo/agg.js';
 import { KL_ESTIMATORS } from './ppo/kl.js';
 import { POLICY_LOSS_NAMES, type PolicyLossName } from './ppo/policy-loss.js';
@@ -52,6 +53,11 @@ const loraSchema = z
       .describe('Llama projections to adapt (q, k, v, o, gate, up, down, with or without _proj)'),
     quantization: z.enum(QUANTIZATIONS).default('none').describe('Frozen base storage: none (LoRA) or nf4 (QLoRA, 4-bit)'),
     doubleQuant: z.boolean().default(false).describe('NF4 only: quantise the absmax constants too'),
+    modulesToSave: z
+      .array(z.enum(MODULES_TO_SAVE))
+      .default([])
+      .refine((ms) => new Set(ms).size === ms.length, 'must not repeat a module')
+      .describe('Base modules trained in full and saved in the adapter (PEFT modules_to_save): embed_tokens (a tied model\'s head too), lm_head (untied models); sft only'),
   })
   .strict();
 
@@ -64,7 +70,7 @@ const hyperSchema = z
     gradAccum: z.number().int().positive().default(4).describe('Micro-batches per optimiser step'),
     warmupSteps: z.number().int().min(0).default(10).describe('Linear warmup steps before the cosine decay'),
     minLrRatio: z.number().min(0).max(1).default(0.1).describe('Floor of the cosine decay, as a fraction of lr'),
-    weightDecay: z.number().min(0).default(0).describe('AdamW weight decay (on the adapters only)'),
+    weightDecay: z.number().min(0).default(0).describe('AdamW weight decay (on the trained tensors only)'),
     maxGradNorm: z.number().positive().default(1).describe('Gradient clipping by global L2 norm'),
     clipEps: z.number().gt(0).lt(1).default(0.2).describe('PPO clip range epsilon'),
     clipEpsHigh: z.number().positive().optional().describe('PPO upper clip range (clip-higher); default clipEps'),
@@ -99,6 +105,12 @@ export const trainingSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.mode === 'ppo' && spec.lora.modulesToSave.length > 0) {
+      ctx.addIssue({
+        code: 'custom', path: ['lora', 'modulesToSave'],
+        message: 'only sft supports it: PPO\'s KL reference is the same model with the adapters off, and it would still see the trained matrices',
+      });
+    }
     if (spec.lora.doubleQuant && spec.lora.quantization !== 'nf4') {
       ctx.addIssue({ code: 'custom', path: ['lora', 'doubleQuant'], message: 'needs lora.quantization nf4' });
     }
@@ -146,8 +158,24 @@ export function checkSpecFiles(spec: TrainingSpec, style: FieldStyle = 'spec'): 
   if (!existsSync(join(spec.baseModelPath, 'config.json'))) {
     throw new InvalidArgumentError(field('baseModelPath'), `${spec.baseModelPath} has no config.json`, 'a model folder with config.json, *.safetensors and tokenizer.json');
   }
+  if (spec.lora.modulesToSave.includes('lm_head') && tiesEmbeddings(spec.baseModelPath)) {
+    throw new InvalidArgumentError(
+      fieldName(['lora', 'modulesToSave'], style),
+      `lm_head is tied to embed_tokens in ${spec.baseModelPath} (tie_word_embeddings): save embed_tokens, which trains both`,
+      'embed_tokens',
+    );
+  }
   if (existsSync(spec.outDir) && !statSync(spec.outDir).isDirectory()) {
     throw new InvalidArgumentError(field('outDir'), `${spec.outDir} exists and is not a folder`);
+  }
+}
+
+/** Whether a model folder's config.json ties lm_head to embed_tokens (HF's LlamaConfig default: no). */
+function tiesEmbeddings(modelDir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as { tie_word_embeddings?: unknown }).tie_word_embeddings === true;
+  } catch {
+    return false; // an unreadable config.json fails with its own message when the model loads
   }
 }
 
@@ -224,6 +252,8 @@ export function specFromRequest(req: StartTrainingRequest, opts: FromRequestOpti
       targetModules: lora.targetModules.length ? lora.targetModules : undefined,
       quantization: enumValue(QUANTS, lora.quantization, 'lora.quantization', ['QUANTIZATION_NONE', 'QUANTIZATION_NF4']),
       doubleQuant: lora.doubleQuant,
+      // zod checks the names against MODULES_TO_SAVE and answers with the allowed ones
+      modulesToSave: lora.modulesToSave as Array<(typeof MODULES_TO_SAVE)[number]>,
     },
     hyper: hyper && {
       lr: orDefault(hyper.lr),

@@ -3,7 +3,8 @@
  * `config.json` + `model.safetensors` (or shards with `model.safetensors.index.json`) — onto the native
  * model of `native/` (its whole forward is one fused C++ call). Base weights are frozen, dense in the
  * compute dtype or NF4-quantised (QLoRA); LoRA adapters (lora.ts) are the only trainable tensors, and
- * every forward can switch them off, which gives the KL reference policy without a second copy.
+ * every forward can switch them off, which gives the KL reference policy without a second copy. (An
+ * adapter with modules_to_save also trains a private copy of the embedding / head, which stays on.)
  */
 import { InvalidArgumentError, NotFoundError } from '../../common/errors.js';
 import type { DType, NativeKvCache, NativeLlama, NativeSampleOptions } from '../native/index.js';

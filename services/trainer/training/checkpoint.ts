@@ -3,7 +3,7 @@
  * each a folder that HF PEFT and vLLM load as a LoRA adapter as it is, plus what a resumed run needs:
  *
  *   adapter_config.json          PEFT LoraConfig (../peft.ts)
- *   adapter_model.safetensors    LoRA A/B with PEFT key names
+ *   adapter_model.safetensors    LoRA A/B with PEFT key names (and modules trained in full, e.g. embed_tokens)
  *   optimizer.safetensors        AdamW moments per parameter (`<key>.exp_avg`, `<key>.exp_avg_sq`), step counts in metadata
  *   value_head.safetensors       the value head (only with hyper.valueHead)
  *   trainer_state.json           step, KL controller, RNG scheme, data hash, last metrics
@@ -15,11 +15,11 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/files.js';
-import type { LoraAdapter } from '../model/lora.js';
+import { adapterConfigOf, type LoraAdapter } from '../model/lora.js';
 import { readSafetensors, readSafetensorsHeader, tensorSource, writeSafetensors } from '../model/safetensors.js';
 import type { AdamW, AdamWState } from '../native/optim.js';
 import type { Tensor } from '../native/tensor.js';
-import { ADAPTER_WEIGHTS_FILE, buildAdapterConfig, writeAdapterConfig, type LoraTargetModule } from '../peft.js';
+import { ADAPTER_WEIGHTS_FILE, writeAdapterConfig } from '../peft.js';
 import type { KlControl } from '../ppo/kl-controller.js';
 import type { TrainingSpec } from '../spec.js';
 import { writeDirAtomic } from './atomic-dir.js';
@@ -56,7 +56,7 @@ export interface TrainerState {
 
 export interface CheckpointContents {
   adapter: LoraAdapter;
-  /** Trainable tensors in optimiser order, with their names (the adapter's PEFT keys, then the value head's). */
+  /** Trainable tensors in optimiser order, with their names (the adapter's PEFT keys, saved modules included, then the value head's). */
   params: ReadonlyArray<{ name: string; tensor: Tensor }>;
   optimizer: AdamW;
   valueHead?: ReadonlyMap<string, Tensor>;
@@ -66,13 +66,7 @@ export interface CheckpointContents {
 
 /** Writes a checkpoint folder atomically (replacing one of the same name). */
 export async function saveCheckpoint(dir: string, c: CheckpointContents): Promise<void> {
-  const config = buildAdapterConfig({
-    r: c.adapter.config.rank,
-    loraAlpha: c.adapter.config.alpha,
-    loraDropout: c.adapter.config.dropout,
-    targetModules: c.adapter.config.targets as readonly LoraTargetModule[],
-    baseModelNameOrPath: c.spec.baseModelPath,
-  });
+  const config = adapterConfigOf(c.adapter, c.spec.baseModelPath);
   await writeDirAtomic(dir, async (tmp) => {
     writeAdapterConfig(tmp, config);
     await writeSafetensors(join(tmp, ADAPTER_WEIGHTS_FILE), [...c.adapter.tensors].map(([name, t]) => tensorSource(name, t)), { format: 'pt' });

@@ -1,7 +1,9 @@
 /**
  * Loaded policies for Generate and ScoreSequences: base model + optional LoRA adapter + tokenizer, kept
  * in a small LRU so repeated calls (the evaluator asks hundreds of times) do not reload weights. LoRA
- * attaches to one model instance, so each (base, adapter) pair is its own entry. An entry evicted while
+ * attaches to one model instance, so each (base, adapter) pair is its own entry: an adapter that also
+ * carries whole matrices (PEFT modules_to_save, e.g. a trained embed_tokens) puts them into its own
+ * model only, and the bare base or another adapter never sees them. An entry evicted while
  * a call still uses it is freed when that call releases it; concurrent first calls share one load.
  */
 import { existsSync } from 'node:fs';

@@ -3,8 +3,9 @@
  * (../spec.ts) to PEFT checkpoints (DESIGN §6). The same loop serves both modes and writes the same
  * checkpoint format, so base vs SFT vs SPaRK compare fairly:
  *
- *   load data + tokenizer → load the frozen base (dense or NF4) → LoRA adapters (fresh, or from the
- *   last checkpoint with the optimiser state) → PPO: behaviour log-probs once (cached) → for each
+ *   load data + tokenizer → load the frozen base (dense or NF4) → LoRA adapters, plus the base matrices
+ *   `lora.modulesToSave` trains in full (SFT only; model/lora.ts) (fresh, or from the last checkpoint
+ *   with the optimiser state) → PPO: behaviour log-probs once (cached) → for each
  *   optimiser step: rewards and advantages over the step's batch, G micro-batches of forward (policy;
  *   PPO also the reference, adapters off) + objective (objective.ts) + backward, clip, AdamW with
  *   warmup + cosine LR → metrics, checkpoints.
@@ -149,12 +150,17 @@ class TrainingRun {
 
     const device = opts.model?.device ?? opts.device ?? 'cpu';
     const model = opts.model ?? await LlamaModel.load(spec.baseModelPath, { device, quantization: spec.lora.quantization, doubleQuant: spec.lora.doubleQuant });
+    let lora: LoraAdapter | undefined;
     try {
       // Adapter init draws from libtorch's generator: seed it so a run is reproducible from its seed.
       manualSeed(deriveSeed(h.seed, 'lora-init'));
-      const lora = checkpoint
+      lora = checkpoint
         ? await loadLora(checkpoint.dir, model)
-        : createLora(model, { rank: spec.lora.rank, alpha: spec.lora.alpha, dropout: spec.lora.dropout, targets: spec.lora.targetModules as LoraTarget[] });
+        : createLora(model, {
+          rank: spec.lora.rank, alpha: spec.lora.alpha, dropout: spec.lora.dropout, targets: spec.lora.targetModules as LoraTarget[],
+          modulesToSave: spec.lora.modulesToSave,
+        });
+      if (lora.config.modulesToSave.length > 0) log(`training ${lora.config.modulesToSave.join(', ')} in full next to the LoRA adapters (${lora.parameterCount} trainable parameters)`);
       const valueHead = h.valueHead ? await openValueHead(model, checkpoint?.dir) : undefined;
       const params = [...lora.tensors, ...(valueHead ?? [])].map(([name, tensor]) => ({ name, tensor }));
       const optimizer = new AdamW(params.map((p) => p.tensor), { lr: h.lr, weightDecay: h.weightDecay });
@@ -175,6 +181,7 @@ class TrainingRun {
       const peak = devicePeak(device, { threads: loadNative().getNumThreads(), description, overrideTflops: opts.peakTflops });
       return new TrainingRun(spec, opts, data.examples, rows, data.sha256, schedule, model, lora, valueHead, params, optimizer, behaviour, peak.flops, resumed);
     } catch (err) {
+      lora?.dispose(); // a caller's model gets its base matrices back
       if (!opts.model) model.dispose();
       throw err;
     }

@@ -233,6 +233,13 @@ export interface LoraSpec {
   quantization: Quantization;
   /** NF4 only: quantise the absmax constants too. */
   doubleQuant: boolean;
+  /**
+   * Base modules trained in full next to the adapters and saved whole in the adapter (PEFT's
+   * modules_to_save): "embed_tokens" (on a tied model this is the output head too: one matrix) or
+   * "lm_head" (untied models only). TRAINING_MODE_SFT only: PPO's KL reference is the same model with
+   * the adapters off, which would still see the trained matrices. Default none.
+   */
+  modulesToSave: string[];
 }
 
 /** Optimisation hyper-parameters. Zero means "the default" for every field. */
@@ -452,7 +459,7 @@ export interface MergeAdapterResponse {
 }
 
 function createBaseLoraSpec(): LoraSpec {
-  return { rank: 0, alpha: 0, dropout: 0, targetModules: [], quantization: 0, doubleQuant: false };
+  return { rank: 0, alpha: 0, dropout: 0, targetModules: [], quantization: 0, doubleQuant: false, modulesToSave: [] };
 }
 
 export const LoraSpec: MessageFns<LoraSpec> = {
@@ -474,6 +481,9 @@ export const LoraSpec: MessageFns<LoraSpec> = {
     }
     if (message.doubleQuant !== false) {
       writer.uint32(48).bool(message.doubleQuant);
+    }
+    for (const v of message.modulesToSave) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -539,6 +549,14 @@ export const LoraSpec: MessageFns<LoraSpec> = {
             message.doubleQuant = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.modulesToSave.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -567,6 +585,11 @@ export const LoraSpec: MessageFns<LoraSpec> = {
         : isSet(object.double_quant)
         ? globalThis.Boolean(object.double_quant)
         : false,
+      modulesToSave: globalThis.Array.isArray(object?.modulesToSave)
+        ? object.modulesToSave.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.modules_to_save)
+        ? object.modules_to_save.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -590,6 +613,9 @@ export const LoraSpec: MessageFns<LoraSpec> = {
     if (message.doubleQuant !== false) {
       obj.doubleQuant = message.doubleQuant;
     }
+    if (message.modulesToSave?.length) {
+      obj.modulesToSave = message.modulesToSave;
+    }
     return obj;
   },
 
@@ -604,6 +630,7 @@ export const LoraSpec: MessageFns<LoraSpec> = {
     message.targetModules = object.targetModules?.map((e) => e) || [];
     message.quantization = object.quantization ?? 0;
     message.doubleQuant = object.doubleQuant ?? false;
+    message.modulesToSave = object.modulesToSave?.map((e) => e) || [];
     return message;
   },
 };
