@@ -127,12 +127,13 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     const rollouts = await guard(rollout('rollouts', cfg.questions, cfg.selection, cfg.seed));
 
     // 4. The base policy: a given model, or a tiny random Llama pre-trained on the step format.
-    const train = (stage: string, mode: TrainingMode, data: string, base: string, t: PipelineConfig['sft'], extra: Partial<StartTrainingRequest['hyper']> = {}, reward?: StartTrainingRequest['reward']) => state.stage(stage, async () => {
+    const train = (stage: string, mode: TrainingMode, data: string, base: string, t: PipelineConfig['sft'],
+      more: { hyper?: Partial<StartTrainingRequest['hyper']>; reward?: StartTrainingRequest['reward']; modulesToSave?: string[] } = {}) => state.stage(stage, async () => {
       const job: Job = await unary(clients.trainer.startTraining.bind(clients.trainer), StartTrainingRequest.fromPartial({
         requestId: requestId(runDir, stage), mode, data: { uri: data }, baseModelPath: base, outDir: `train/${stage}`, executor: Executor.EXECUTOR_LOCAL, resume: true,
-        lora: { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: 0, targetModules: LORA_TARGETS, quantization: cfg.lora.quantization === 'nf4' ? Quantization.QUANTIZATION_NF4 : Quantization.QUANTIZATION_NONE },
-        hyper: { lr: t.lr, maxSteps: t.steps, batchSize: t.batchSize, gradAccum: t.gradAccum, maxSeqLen: cfg.maxSeqLen, warmupSteps: Math.max(1, Math.round(t.steps / 20)), seed: cfg.seed, saveEvery: Math.max(10, Math.ceil(t.steps / 4)), ...extra },
-        reward,
+        lora: { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: 0, targetModules: LORA_TARGETS, modulesToSave: more.modulesToSave ?? [], quantization: cfg.lora.quantization === 'nf4' ? Quantization.QUANTIZATION_NF4 : Quantization.QUANTIZATION_NONE },
+        hyper: { lr: t.lr, maxSteps: t.steps, batchSize: t.batchSize, gradAccum: t.gradAccum, maxSeqLen: cfg.maxSeqLen, warmupSteps: Math.max(1, Math.round(t.steps / 20)), seed: cfg.seed, saveEvery: Math.max(10, Math.ceil(t.steps / 4)), ...more.hyper },
+        reward: more.reward,
       }), { timeoutMs: 60_000, signal });
       const done = await followJob(clients.trainer, job, { label: stage, unit: 'steps', total: t.steps, doneMetric: 'train/step', show: { loss: 'actor/loss', reward: 'critic/score/mean', kl: 'actor/kl_ref' }, signal });
       say(`✓ ${stage}: ${done.message}`);
@@ -145,17 +146,20 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       // A run cut short after this point resumes with the same random weights.
       if (!existsSync(join(random, 'config.json'))) await initCheckpoint(random, { preset: cfg.tinyPreset, dtype: 'float32', seed: cfg.seed, overrides: { initializer_range: cfg.tinyInitStd } });
       const pre = await rollout('pretrain-rollouts', cfg.pretrain.questions, 'highest_score', cfg.seed + PRETRAIN_SEED_OFFSET);
-      const { adapter } = await train('pretrain', TrainingMode.TRAINING_MODE_SFT, pre.steps, random, cfg.pretrain);
+      // The embeddings train too: a random, frozen 128k × 64 embedding cannot be steered to the step format
+      // by adapters alone (measured: the policy never got past `{"name": "parameters"`).
+      const { adapter } = await train('pretrain', TrainingMode.TRAINING_MODE_SFT, pre.steps, random, cfg.pretrain, { modulesToSave: ['embed_tokens'] });
       const merged = await unary(clients.trainer.mergeAdapter.bind(clients.trainer), { baseModelPath: random, adapter: { uri: adapter, mediaType: '', sha256: '', sizeBytes: 0 }, outDir: 'models/base' }, { timeoutMs: 600_000, signal });
-      say(`✓ base: tiny ${cfg.tinyPreset} Llama pre-trained on the step format → ${merged.model!.uri}`);
+      say(`✓ base: ${cfg.tinyPreset} Llama pre-trained on the step format → ${merged.model!.uri}`);
       return join(runDir, merged.model!.uri);
     }, skipped('base')));
 
     // 5-6. SFT baseline and SPaRK PPO on the same step examples.
     const sft = await guard(train('sft', TrainingMode.TRAINING_MODE_SFT, rollouts.steps, basePath, cfg.sft));
-    const spark = await guard(train('spark', TrainingMode.TRAINING_MODE_PPO, rollouts.steps, basePath, cfg.ppo,
-      { klCoef: cfg.ppo.klCoef, clipEps: cfg.ppo.clipEps, klEstimator: KlEstimator.KL_ESTIMATOR_K3, normalizeAdvantages: true },
-      { correctnessWeight: 1, judgeWeight: 0.5, diversityWeight: cfg.ppo.diversityWeight, diversityKind: 'inverse_frequency' }));
+    const spark = await guard(train('spark', TrainingMode.TRAINING_MODE_PPO, rollouts.steps, basePath, cfg.ppo, {
+      hyper: { klCoef: cfg.ppo.klCoef, clipEps: cfg.ppo.clipEps, klEstimator: KlEstimator.KL_ESTIMATOR_K3, normalizeAdvantages: true },
+      reward: { correctnessWeight: 1, judgeWeight: 0.5, diversityWeight: cfg.ppo.diversityWeight, diversityKind: 'inverse_frequency' },
+    }));
 
     // 7. Evaluation of the three policies in both modes.
     const model = (name: string, adapter?: string): ModelRef => ({
