@@ -280,7 +280,8 @@ describe('TRAINER models through TrainerService.Generate', () => {
     for await (const q of serverStream(ds.sampleQuestions.bind(ds), { n: 14, seed: 4, perCategory: true, categories: [], questionIds: [], split: Split.SPLIT_EVAL }, { timeoutMs: 30_000 })) questions.push(q);
     ds.close();
     const policy = tinyPolicy(questions);
-    // A stand-in TrainerService: Generate streams the tiny policy's reply a few characters per message.
+    // A stand-in TrainerService: Generate streams the tiny policy's reply to each conversation (one batch
+    // row each) a few characters per message, the rows interleaved, each ending when its text does.
     const seen: GenerateRequest[] = [];
     const fakeTrainer = defineService({
       name: 'trainer',
@@ -289,10 +290,14 @@ describe('TRAINER models through TrainerService.Generate', () => {
       createHandlers: () => ({
         generate: async function* (req: GenerateRequest): AsyncGenerator<GenerateResponse> {
           seen.push(req);
-          const body = { model: 'tiny-a', messages: req.conversations[0].messages };
-          const text = policy({ seq: 0, method: 'POST', path: '/v1/chat/completions', headers: {}, body, receivedAtMs: 0 }).content!;
-          for (let i = 0; i < text.length; i += 5) yield { index: 0, tokenId: i, text: text.slice(i, i + 5), logprob: -0.1, finished: false, finishReason: '' };
-          yield { index: 0, tokenId: 0, text: '', logprob: 0, finished: true, finishReason: 'stop' };
+          const texts = req.conversations.map((c) => policy({ seq: 0, method: 'POST', path: '/v1/chat/completions', headers: {}, body: { model: 'tiny-a', messages: c.messages }, receivedAtMs: 0 }).content!);
+          for (let i = 0; i < Math.max(...texts.map((t) => t.length)); i += 5) {
+            for (const [index, text] of texts.entries()) {
+              if (i >= text.length) continue;
+              yield { index, tokenId: i, text: text.slice(i, i + 5), logprob: -0.1, finished: false, finishReason: '' };
+              if (i + 5 >= text.length) yield { index, tokenId: 0, text: '', logprob: 0, finished: true, finishReason: 'stop' };
+            }
+          }
         },
       }),
     });
@@ -314,7 +319,9 @@ describe('TRAINER models through TrainerService.Generate', () => {
       }
       expect(seen[0].model).toMatchObject({ name: 'spark', backend: ModelBackend.MODEL_BACKEND_TRAINER, baseModelPath: '/models/tiny-llama', adapter: { uri: 'runs/ppo/adapter' } });
       expect(seen.some((r) => r.sampling!.stop.join() === 'Question:')).toBe(true);
-      expect(seen.some((r) => r.sampling!.stop.join() === '<|eot_id|>,<|eom_id|>' && r.conversations[0].messages.some((m) => m.role === 'ipython'))).toBe(true);
+      expect(seen.some((r) => r.sampling!.stop.join() === '<|eot_id|>,<|eom_id|>' && r.conversations.some((c) => c.messages.some((m) => m.role === 'ipython')))).toBe(true);
+      // Concurrent turns went as batches: fewer Generate calls than turns.
+      expect(Math.max(...seen.map((r) => r.conversations.length))).toBeGreaterThan(1);
     } finally {
       client.close();
       await evaluator.stop();

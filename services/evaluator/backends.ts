@@ -2,7 +2,8 @@
  * Models under test behind one small interface: `generate(messages, sampling, signal) → {text, tokens}`.
  *
  * - TRAINER: a Llama checkpoint (optionally with a PEFT adapter) through TrainerService.Generate, a
- *   server stream of tokens; the trainer renders the chat with the Llama-3.1 template itself.
+ *   server stream of tokens; the trainer renders the chat with the Llama-3.1 template itself. Concurrent
+ *   greedy calls with the same sampling settings go as one batched call (generate-batcher.ts).
  * - OPENAI: any OpenAI-compatible chat endpoint (vLLM, Ollama, OpenAI) through the shared ChatClient
  *   (services/common/llm/chat-client.ts: retries with backoff, circuit breaker, concurrency limit,
  *   per-attempt timeout). Chat endpoints accept tool results only as replies to their own `tool_calls`
@@ -14,8 +15,9 @@
 import { createClient, serverStream, type ClientSecurity } from '../common/client.js';
 import type { ChatMessage } from '../common/gen/spark/v1/common.js';
 import type { ModelRef } from '../common/gen/spark/v1/common.js';
-import { TrainerServiceClient } from '../common/gen/spark/v1/trainer.js';
+import { TrainerServiceClient, type SamplingParams } from '../common/gen/spark/v1/trainer.js';
 import { ChatClient, type ChatTurn } from '../common/llm/chat-client.js';
+import { GenerateBatcher, type BatchingOptions, type BatchPiece } from './generate-batcher.js';
 import { modelRefOf, type ModelSpec } from './spec.js';
 
 export interface Sampling {
@@ -47,35 +49,37 @@ export interface BackendSettings {
   maxRetries: number;
   /** Requests in flight at once per endpoint (the evaluation's concurrency). */
   concurrency: number;
+  /** How TRAINER-backend calls are batched. */
+  trainerBatching: BatchingOptions;
 }
 
 /** Generation can take minutes on a CPU; the per-question timeout (the caller's signal) bounds it. */
 const GENERATE_CALL_TIMEOUT_MS = 3_600_000;
 
-/** TrainerService.Generate for one conversation, tokens collected until the row finishes. */
+/**
+ * TrainerService.Generate, several conversations per call. Only greedy calls are batched: a greedy row's
+ * tokens do not depend on the other rows, while sampled rows of one call share one seeded generator,
+ * so which calls happened to meet would change each sampled answer.
+ */
 class TrainerBackend implements ModelBackend {
   readonly runner = 'local';
   private readonly client: TrainerServiceClient;
+  private readonly batcher: GenerateBatcher<ChatMessage[], SamplingParams>;
 
-  constructor(private readonly model: ModelRef, address: string, security?: ClientSecurity) {
+  constructor(private readonly model: ModelRef, address: string, security: ClientSecurity | undefined, batching: BatchingOptions) {
     this.client = createClient(TrainerServiceClient, address, security);
+    this.batcher = new GenerateBatcher((conversations, sampling, signal) => this.stream(conversations, sampling, signal), batching);
   }
 
   async generate(messages: readonly ChatMessage[], sampling: Sampling, signal: AbortSignal): Promise<Generation> {
-    let text = '';
-    let tokens = 0;
-    const request = {
-      model: this.model,
-      conversations: [{ messages: [...messages] }],
-      sampling: { maxTokens: sampling.maxTokens, temperature: sampling.temperature, topP: 0, topK: 0, stop: sampling.stop, seed: sampling.seed ?? 0 },
-    };
-    for await (const piece of serverStream(this.client.generate.bind(this.client), request, { timeoutMs: GENERATE_CALL_TIMEOUT_MS, signal })) {
-      if (piece.index !== 0) continue;
-      text += piece.text;
-      if (piece.text || !piece.finished) tokens += 1;
-      if (piece.finished) break;
-    }
-    return { text, tokens };
+    // One field order for every call: the batcher groups calls by these settings' JSON.
+    const params: SamplingParams = { maxTokens: sampling.maxTokens, temperature: sampling.temperature, topP: 0, topK: 0, stop: [...sampling.stop], seed: sampling.seed ?? 0 };
+    return this.batcher.generate([...messages], params, signal, { alone: sampling.temperature > 0 });
+  }
+
+  private async *stream(conversations: ChatMessage[][], sampling: SamplingParams, signal: AbortSignal): AsyncGenerator<BatchPiece> {
+    const request = { model: this.model, conversations: conversations.map((messages) => ({ messages })), sampling };
+    yield* serverStream(this.client.generate.bind(this.client), request, { timeoutMs: GENERATE_CALL_TIMEOUT_MS, signal });
   }
 
   close(): void {
@@ -117,5 +121,7 @@ class OpenAIBackend implements ModelBackend {
 }
 
 export function createBackend(model: ModelSpec, settings: BackendSettings): ModelBackend {
-  return model.backend === 'trainer' ? new TrainerBackend(modelRefOf(model), settings.trainerAddress, settings.trainerSecurity) : new OpenAIBackend(model, settings);
+  return model.backend === 'trainer'
+    ? new TrainerBackend(modelRefOf(model), settings.trainerAddress, settings.trainerSecurity, settings.trainerBatching)
+    : new OpenAIBackend(model, settings);
 }

@@ -21,6 +21,9 @@ export const evaluatorConfigShape = {
   evalRequestTimeoutMs: z.coerce.number().int().min(1).default(300_000).describe('Per-attempt timeout of one OpenAI-endpoint call, ms'),
   evalMaxRetries: z.coerce.number().int().min(0).max(20).default(3).describe('Retries of an OpenAI-endpoint call on 429/5xx/timeouts'),
   evalBootstrapIterations: z.coerce.number().int().min(100).default(1_000).describe('Resamples of the entropy bootstrap interval'),
+  evalTrainerConcurrency: z.coerce.number().int().min(1).max(1_024).default(48).describe('Questions in flight at once for TRAINER-backend models (at least the request\'s concurrency, which still bounds OPENAI models): their generation is batched, so more in flight fills the batches'),
+  evalTrainerBatchSize: z.coerce.number().int().min(1).max(256).default(16).describe('Conversations per TrainerService.Generate call at most: concurrent greedy calls for one model with the same sampling settings go as one batch (1 = one call each)'),
+  evalTrainerBatchWindowMs: z.coerce.number().int().min(0).max(10_000).default(20).describe('How long a generation call waits for others to join its batch, ms (a full batch goes at once)'),
 } as const;
 
 export const EVALUATOR_ENV: Record<keyof typeof evaluatorConfigShape, string> = {
@@ -34,6 +37,9 @@ export const EVALUATOR_ENV: Record<keyof typeof evaluatorConfigShape, string> = 
   evalRequestTimeoutMs: 'SPARK_EVAL_REQUEST_TIMEOUT_MS',
   evalMaxRetries: 'SPARK_EVAL_MAX_RETRIES',
   evalBootstrapIterations: 'SPARK_EVAL_BOOTSTRAP_ITERATIONS',
+  evalTrainerConcurrency: 'SPARK_EVAL_TRAINER_CONCURRENCY',
+  evalTrainerBatchSize: 'SPARK_EVAL_TRAINER_BATCH_SIZE',
+  evalTrainerBatchWindowMs: 'SPARK_EVAL_TRAINER_BATCH_WINDOW_MS',
 };
 
 export const evaluatorServiceConfigSchema = z

@@ -96,8 +96,10 @@ export class Evaluations {
           requestTimeoutMs: config.evalRequestTimeoutMs,
           maxRetries: config.evalMaxRetries,
           concurrency: spec.concurrency,
+          trainerBatching: { maxBatch: config.evalTrainerBatchSize, windowMs: config.evalTrainerBatchWindowMs },
         }),
         sampling: { cotMaxTokens: config.evalMaxTokens, stepMaxTokens: config.evalStepMaxTokens, temperature: config.evalTemperature },
+        trainerConcurrency: config.evalTrainerConcurrency,
         metrics: new EvalMetrics(this.deps.registry),
         log: log.child({ jobId: ctx.jobId }),
       }, { signal: ctx.signal, emit: (u) => ctx.emit(u) });

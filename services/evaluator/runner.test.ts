@@ -178,6 +178,29 @@ describe('runEvaluation', () => {
     expect(after.map((l) => (JSON.parse(l) as { question_id: number }).question_id).sort()).toEqual([1, 2, 3, 4]);
   });
 
+  it('keeps more questions in flight for trainer-backed models, and the request\'s concurrency for endpoints', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spark-eval-lanes-'));
+    const inFlight = (runner: 'api' | 'local') => {
+      const seen = { now: 0, max: 0 };
+      const { backend } = scripted(async (messages) => {
+        seen.max = Math.max(seen.max, ++seen.now);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        seen.now -= 1;
+        return `the answer is (${keyOf(idOf(messages))})`;
+      }, runner);
+      return { backend, seen };
+    };
+    const local = inFlight('local');
+    const remote = inFlight('api');
+    const models = [{ name: 'local', backend: 'trainer' as const, baseModelPath: 'models/tiny' }, spec().models[0]];
+    const run = await runEvaluation(spec({ models, concurrency: 2 }), dir, deps({ local: local.backend, good: remote.backend }, { trainerConcurrency: 6 }), ctx());
+    expect(run.answeredNow).toBe(16);
+    expect(run.records.every((r) => r.correct)).toBe(true);
+    // 8 items per model: the trainer lane runs 6 at once, the endpoint lane the request's 2.
+    expect(local.seen.max).toBe(6);
+    expect(remote.seen.max).toBe(2);
+  });
+
   it('random extraction guesses the same letter for the same question whatever the order', async () => {
     const a = mkdtempSync(join(tmpdir(), 'spark-eval-rand-'));
     const b = mkdtempSync(join(tmpdir(), 'spark-eval-rand-'));

@@ -1,8 +1,11 @@
 /**
- * Runs an evaluation: every model answers every question in every mode, `concurrency` questions at a
- * time, each within its own time limit. Each answer is scored at once with the reference extraction
- * and appended to results.jsonl, which makes the job resumable (done triples are skipped) and feeds the
- * live metrics. Questions are interleaved across models and modes so all of them progress together.
+ * Runs an evaluation: every model answers every question in every mode, each within its own time limit.
+ * OPENAI-backend models answer `concurrency` questions at a time (the endpoint's limit); TRAINER-backend
+ * models keep at least `trainerConcurrency` in flight, since their generation calls are batched and a
+ * batch is only as full as the questions waiting on it. Each answer is scored at once with the reference
+ * extraction and appended to results.jsonl, which makes the job resumable (done triples are skipped) and
+ * feeds the live metrics. Questions are interleaved across models and modes so all of them progress
+ * together.
  *
  * A question that runs out of time is recorded as `timeout` (no answer). Anything else that fails —
  * an endpoint down after its retries, a service unreachable — stops the job; what was done is kept,
@@ -31,6 +34,8 @@ export interface RunnerDeps {
   runTool: ToolRunner;
   backendFor(model: ModelSpec): ModelBackend;
   sampling: { cotMaxTokens: number; stepMaxTokens: number; temperature: number };
+  /** Questions in flight at once for TRAINER-backend models (at least the spec's concurrency). */
+  trainerConcurrency?: number;
   metrics?: EvalMetrics;
   log: Logger;
 }
@@ -142,12 +147,17 @@ export async function runEvaluation(spec: EvalSpec, outDirAbs: string, deps: Run
   // The first failure stops the other workers; their questions are asked again on resume.
   const stop = new AbortController();
   const signal = AbortSignal.any([ctx.signal, stop.signal]);
-  let next = 0;
+  // One lane per kind of backend, each with its own width; items keep their interleaved order.
+  const trainerWidth = Math.max(spec.concurrency, deps.trainerConcurrency ?? 0);
+  const lanes = [
+    { items: items.filter((i) => i.model.backend === 'trainer'), width: trainerWidth, next: 0 },
+    { items: items.filter((i) => i.model.backend !== 'trainer'), width: spec.concurrency, next: 0 },
+  ];
   let answeredNow = 0;
   let lastEmit = 0;
-  const worker = async () => {
-    while (next < items.length && !signal.aborted) {
-      const item = items[next++];
+  const worker = async (lane: (typeof lanes)[number]) => {
+    while (lane.next < lane.items.length && !signal.aborted) {
+      const item = lane.items[lane.next++];
       const record = await evaluateItem(item, spec, backends.get(item.model.name)!, deps, signal);
       appendResult(path, record);
       records.push(record);
@@ -160,10 +170,11 @@ export async function runEvaluation(spec: EvalSpec, outDirAbs: string, deps: Run
     }
   };
   try {
-    const settled = await Promise.allSettled(Array.from({ length: Math.min(spec.concurrency, items.length) }, () => worker().catch((err: unknown) => {
+    const workers = lanes.flatMap((lane) => Array.from({ length: Math.min(lane.width, lane.items.length) }, () => worker(lane).catch((err: unknown) => {
       stop.abort(err);
       throw err;
     })));
+    const settled = await Promise.allSettled(workers);
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (stop.signal.aborted) throw stop.signal.reason;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');

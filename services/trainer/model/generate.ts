@@ -1,14 +1,27 @@
 /**
- * Batched generation with the KV cache: prompts are left-padded into one batch, prefilled in one call,
- * then decoded one token per call (each a single fused native step that also samples). Greedy when
- * temperature is 0, else temperature → top-k → top-p sampling. A row ends at a stop token, a stop string,
- * or `maxNewTokens`. Every generated token comes with its log-prob under the model's own distribution
- * (softmax of the raw logits), which the trainer stores as PPO's behaviour log-probs.
+ * Batched generation with the KV cache: prompts are left-padded into one batch, prefilled in chunks of
+ * `PREFILL_CHUNK_TOKENS`, then decoded one token per call (each a single fused native step that also
+ * samples). Greedy when temperature is 0, else temperature → top-k → top-p sampling. A row ends at a stop
+ * token, a stop string, or `maxNewTokens`. Every generated token comes with its log-prob under the
+ * model's own distribution (softmax of the raw logits), which the trainer stores as PPO's behaviour
+ * log-probs. Steps of concurrent generations take turns (step-queue.ts).
  */
 import { CancelledError, InvalidArgumentError } from '../../common/errors.js';
+import type { NativeSampleOptions } from '../native/index.js';
 import { Tensor, manualSeed, noGrad, tidy } from '../native/tensor.js';
-import type { LlamaModel } from './llama.js';
+import { IncrementalDecoder } from './incremental-decode.js';
+import type { KvCache, LlamaModel } from './llama.js';
+import { generationSteps } from './step-queue.js';
 import type { LlamaTokenizer } from './tokenizer.js';
+
+/**
+ * Prompt tokens per prefill call. The CPU attention (no fused kernel in Debian's libtorch) materialises
+ * [heads, t, s] scores per row; over a whole long prompt they outgrow the caches and come from fresh
+ * pages on every call, and half of them are masked anyway. Chunks through the KV cache compute only the
+ * causal part: a 2,000-token prompt of the tiny model took 567 ms in one call, 147 ms in chunks of 256
+ * (2 cores). Chunks change which products are summed together, not what is computed.
+ */
+export const PREFILL_CHUNK_TOKENS = 256;
 
 export interface GenerateOptions {
   /** @default 256 */
@@ -55,6 +68,15 @@ function check(opts: GenerateOptions) {
   return { maxNewTokens, temperature, topP, topK };
 }
 
+type StepResult = Awaited<ReturnType<LlamaModel['step']>>;
+
+/** One native step over ids [b, t] (with their padding mask), in turn with concurrent generations. */
+function step(model: LlamaModel, cache: KvCache, ids: number[], shape: [number, number], o: { mask?: number[]; adapters?: boolean; sample?: NativeSampleOptions }): Promise<StepResult> {
+  return generationSteps.run(() => noGrad(() => tidy(() => model.step(cache, Tensor.ids(ids, shape), {
+    attentionMask: o.mask && Tensor.fromData(Uint8Array.from(o.mask), shape, 'bool'), adapters: o.adapters, sample: o.sample,
+  }))));
+}
+
 /** Generates a continuation of each prompt (token ids). */
 export async function generate(
   model: LlamaModel,
@@ -74,15 +96,25 @@ export async function generate(
   const width = Math.max(...prompts.map((p) => p.length));
   const padded = prompts.flatMap((p) => [...Array<number>(width - p.length).fill(0), ...p]);
   const needsMask = prompts.some((p) => p.length < width);
-  const rows = prompts.map((p) => ({ promptTokens: p.length, tokens: [] as number[], logprobs: [] as number[], text: '', finishReason: 'length' as Generation['finishReason'], done: false }));
+  const rows = prompts.map((p) => ({
+    promptTokens: p.length, tokens: [] as number[], logprobs: [] as number[], finishReason: 'length' as Generation['finishReason'], done: false,
+    text: stops.length ? new IncrementalDecoder((ids) => tokenizer!.decode(ids)) : undefined,
+  }));
   const sample = { temperature, topK, topP };
+  const keep = needsMask ? prompts.flatMap((p) => [...Array<number>(width - p.length).fill(0), ...p.map(() => 1)]) : undefined;
+  /** Columns [start, start + n) of every row of a [b, width] row-major list. */
+  const columns = (values: readonly number[], start: number, n: number) => Array.from({ length: b }, (_, r) => values.slice(r * width + start, r * width + start + n)).flat();
   const cache = model.newCache(b, width + maxNewTokens);
   try {
-    let next = await noGrad(() => tidy(async () => {
-      const ids = Tensor.ids(padded, [b, width]);
-      const mask = needsMask ? Tensor.fromData(Uint8Array.from(prompts.flatMap((p) => [...Array<number>(width - p.length).fill(0), ...p.map(() => 1)])), [b, width], 'bool') : undefined;
-      return model.step(cache, ids, { attentionMask: mask, adapters: opts.adapters, sample });
-    }));
+    let next: StepResult = {};
+    for (let start = 0; start < width; start += PREFILL_CHUNK_TOKENS) {
+      if (opts.signal?.aborted) throw new CancelledError('generation cancelled');
+      const n = Math.min(PREFILL_CHUNK_TOKENS, width - start);
+      const last = start + n === width;
+      next = await step(model, cache, columns(padded, start, n), [b, n], {
+        mask: keep && columns(keep, start, n), adapters: opts.adapters, sample: last ? sample : undefined,
+      });
+    }
     for (let t = 0; t < maxNewTokens; t++) {
       if (opts.signal?.aborted) throw new CancelledError('generation cancelled');
       const tokens = next.tokens!, logprobs = next.logprobs!;
@@ -95,8 +127,8 @@ export async function generate(
         if (stopIds.has(tokens[r]!)) {
           row.done = true;
           row.finishReason = 'stop';
-        } else if (stops.length) {
-          const text = tokenizer!.decode(row.tokens);
+        } else if (row.text) {
+          const text = row.text.push(tokens[r]!);
           if (stops.some((s) => text.includes(s))) {
             row.done = true;
             row.finishReason = 'stop';
@@ -104,7 +136,7 @@ export async function generate(
         }
       }
       if (t === maxNewTokens - 1 || rows.every((r) => r.done)) break;
-      next = await noGrad(() => tidy(() => model.step(cache, Tensor.ids(Array.from(tokens), [b, 1]), { adapters: opts.adapters, sample })));
+      next = await step(model, cache, Array.from(tokens), [b, 1], { adapters: opts.adapters, sample });
     }
   } finally {
     cache.dispose();

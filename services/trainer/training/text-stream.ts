@@ -3,21 +3,25 @@
  * whole row at the end (model/generate.ts): stop tokens add no text, and the text ends before the first
  * stop string. A piece is held back while it could still be the start of a stop string (as vLLM does),
  * or while it ends in an incomplete UTF-8 sequence (the decoder shows those bytes as U+FFFD until the
- * next token completes them), so a client never receives text it must take back.
+ * next token completes them), so a client never receives text it must take back. The row's text grows
+ * incrementally (model/incremental-decode.ts): a new token does not decode the whole row again.
  */
+import { IncrementalDecoder } from '../model/incremental-decode.js';
 
 export class TextStreamer {
-  private readonly ids: number[] = [];
+  private readonly row: IncrementalDecoder;
   private emitted = 0;
   private stoppedByString = false;
   /** True once a stop token or stop string ended the row. */
   stopped = false;
 
   constructor(
-    private readonly decode: (ids: number[]) => string,
+    decode: (ids: number[]) => string,
     private readonly stops: readonly string[],
     private readonly stopIds: ReadonlySet<number>,
-  ) {}
+  ) {
+    this.row = new IncrementalDecoder(decode);
+  }
 
   /** Adds one token; returns the text that can be shown now ('' while held back or after the end). */
   push(token: number): string {
@@ -26,8 +30,7 @@ export class TextStreamer {
       this.stopped = true;
       return this.finish();
     }
-    this.ids.push(token);
-    const text = this.decode(this.ids);
+    const text = this.row.push(token);
     const cut = Math.min(...this.stops.map((s) => text.indexOf(s)).filter((i) => i >= 0));
     if (Number.isFinite(cut)) {
       this.stopped = true;
@@ -51,7 +54,7 @@ export class TextStreamer {
   /** The text still held back when the row ends (none after a stop string). */
   finish(): string {
     if (this.stoppedByString) return '';
-    return this.take(this.decode(this.ids), Infinity);
+    return this.take(this.row.text, Infinity);
   }
 
   private take(text: string, upTo: number): string {
