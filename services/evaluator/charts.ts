@@ -7,8 +7,11 @@
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies. */
 export const SERIES_COLORS = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
-/** Nine action colours (the eight above plus grey for cot); further actions reuse them. */
-export const ACTION_COLORS = [...SERIES_COLORS, '#999999'];
+/**
+ * Action colours: the eight above, grey for cot, and two more (Tol's wine and teal) so the 8 built-in
+ * tools, cot and invalid_tool_call all differ; further (MCP) actions reuse them.
+ */
+export const ACTION_COLORS = [...SERIES_COLORS, '#999999', '#882255', '#44AA99'];
 
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"';
 
