@@ -2,7 +2,7 @@
  * Benchmark of the libtorch policy model against the same model in PyTorch eager (issue 7): a ~34 M
  * parameter Llama-shaped checkpoint (hidden 512, 6 layers, 8 heads / 4 kv heads, MLP 1408, vocab 32,000,
  * tied embeddings, fp32), written once, read by both sides. Figures, in one run on the same CPU with the
- * same thread count and environment (OMP_WAIT_POLICY=passive, MALLOC_MMAP_THRESHOLD_=131072), the two
+ * same thread count and environment (bench-env.ts), the two
  * sides taking turns round by round:
  *   model.train_step     LoRA r=16 on all 7 projections, batch 8 × seq 256: forward + token
  *                        cross-entropy + backward + grad clip + AdamW (seconds per step, median)
@@ -33,6 +33,7 @@ import { createLora } from '../../services/trainer/model/lora.js';
 import { setNumThreads } from '../../services/trainer/native/index.js';
 import { AdamW, clipGradNorm } from '../../services/trainer/native/optim.js';
 import { Tensor, keep, manualSeed, tidy, tokenLogprobs } from '../../services/trainer/native/tensor.js';
+import { BENCH_ENV } from './bench-env.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +55,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** The PyTorch side, a child process answering one JSON line per command. */
 function startTorch(modelDir: string, mmapThreshold = true) {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_WAIT_POLICY: 'passive', MALLOC_MMAP_THRESHOLD_: '131072' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...BENCH_ENV };
   if (!mmapThreshold) delete env.MALLOC_MMAP_THRESHOLD_;
   const child = spawn(args.python!, [join(REPO_ROOT, 'scripts', 'bench', 'model_torch.py'), modelDir, String(threads)], { env, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

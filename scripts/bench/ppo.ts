@@ -10,7 +10,7 @@
  * rewards, advantages, the RL math in TypeScript and the fused native forward/backward. Both sides get
  * the same batch: 8 step examples of `--seq` tokens (the context cut from the left, as the trainer
  * does), logits at the action positions only. The two sides run as child processes with the same
- * environment (OMP_WAIT_POLICY=passive, MALLOC_MMAP_THRESHOLD_=131072), alternating, `--rounds` times;
+ * environment (bench-env.ts), alternating, `--rounds` times;
  * the figure is the median step time after `--warmup` steps.
  *
  *   npx tsc -p tsconfig.json && node dist/scripts/bench/ppo.js [--threads 2] [--steps 5] [--warmup 2] [--rounds 3] [--seq 256]
@@ -28,6 +28,7 @@ import { REPO_ROOT } from '../../services/common/paths.js';
 import { initCheckpoint } from '../../services/trainer/model/init.js';
 import { setNumThreads } from '../../services/trainer/native/index.js';
 import { runTraining } from '../../services/trainer/training/trainer.js';
+import { BENCH_ENV } from './bench-env.js';
 import { PPO_LORA, ppoSpec, writeStepExamples, writeTorchBatch, type PpoBench } from './ppo-data.js';
 
 const TORCH_PYTHON = process.env.SPARK_TORCH_PYTHON ?? '/usr/bin/python3';
@@ -35,8 +36,6 @@ const TORCH_SCRIPT = join(REPO_ROOT, 'scripts', 'bench', 'ppo_torch.py');
 /** ≈ 31 M parameters: 28.7 M in the tied 128,256 × 224 embedding, 2.3 M in four decoder layers. */
 const MODEL_SHAPE = { hidden_size: 224, intermediate_size: 640, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2 };
 const BATCH = 8;
-/** Same environment on both sides (DESIGN §9): sleeping OpenMP threads, flat RSS. */
-const BENCH_ENV = { OMP_WAIT_POLICY: 'passive', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 const { values: args } = parseArgs({
   options: {
