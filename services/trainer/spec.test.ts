@@ -43,6 +43,17 @@ describe('parseTrainingSpec', () => {
     expect(parseTrainingSpec({ ...base, hyper: { lr: 1e-3 } }).hyper.lr).toBe(1e-3);
   });
 
+  it('activation checkpointing: off by default, on when asked, kept through a spec file (the Kubernetes Job path)', () => {
+    expect(parseTrainingSpec(base).hyper.activationCheckpointing).toBe(false);
+    const spec = parseTrainingSpec({ ...base, hyper: { activationCheckpointing: true } });
+    expect(spec.hyper.activationCheckpointing).toBe(true);
+    const path = join(root, 'spec-ckpt.json');
+    writeFileSync(path, JSON.stringify(spec)); // what the kubernetes executor writes next to the run
+    expect(loadTrainingSpecFile(path).hyper.activationCheckpointing).toBe(true);
+    const err = rejection(() => parseTrainingSpec({ ...base, hyper: { activationCheckpointing: 'yes' } }));
+    expect(err.field).toBe('hyper.activationCheckpointing');
+  });
+
   it('accepts short module names and QLoRA settings', () => {
     const spec = parseTrainingSpec({ ...base, lora: { rank: 8, targetModules: ['q', 'v_proj'], quantization: 'nf4', doubleQuant: true } });
     expect(spec.lora.targetModules).toEqual(['q_proj', 'v_proj']);
@@ -150,6 +161,16 @@ describe('specFromRequest', () => {
     expect(spec.hyper).toMatchObject({ lr: 5e-5, klEstimator: 'k1', maxSteps: 100, adaptiveKl: true, clipEps: 0.2, normalizeAdvantages: true });
     expect(spec.reward).toEqual({ correctnessWeight: 2, judgeWeight: 0.5, diversityWeight: 0.25, diversityKind: 'entropy_gain' });
     expect(spec.executor).toBe('kubernetes');
+  });
+
+  it('maps activation_checkpointing through the wire encoding the server decodes; unset is off', () => {
+    const opts = { artifactRoot: root };
+    const wire = (hyper: StartTrainingRequest['hyper']) => StartTrainingRequest.decode(StartTrainingRequest.encode(request({ hyper })).finish());
+    const on = wire({ ...hyperZero(), activationCheckpointing: true });
+    expect(on.hyper!.activationCheckpointing).toBe(true);
+    expect(specFromRequest(on, opts).hyper.activationCheckpointing).toBe(true);
+    expect(specFromRequest(wire({ ...hyperZero(), batchSize: 2 }), opts).hyper.activationCheckpointing).toBe(false);
+    expect(specFromRequest(request(), opts).hyper.activationCheckpointing).toBe(false); // no hyper at all
   });
 
   it('EXECUTOR_UNSPECIFIED takes the server default', () => {

@@ -152,6 +152,8 @@ class TrainingRun {
     const model = opts.model ?? await LlamaModel.load(spec.baseModelPath, { device, quantization: spec.lora.quantization, doubleQuant: spec.lora.doubleQuant });
     let lora: LoraAdapter | undefined;
     try {
+      // Off is the model's default; a caller's model (opts.model) keeps its owner's setting unless the spec turns it on.
+      if (h.activationCheckpointing) model.setActivationCheckpointing(true);
       // Adapter init draws from libtorch's generator: seed it so a run is reproducible from its seed.
       manualSeed(deriveSeed(h.seed, 'lora-init'));
       lora = checkpoint
