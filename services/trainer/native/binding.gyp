@@ -10,6 +10,10 @@
     "cxx11_abi%": "1",
     # libtorch >= 2.13 needs C++20 (its ATen.h says so); scripts/build-native.sh reads it from there.
     "cxx_std%": "c++17",
+    # CUDA builds with nvcc: the fused kernels' object (cuda/fused.cu, compiled by scripts/build-native.sh)
+    # and the libcudart it links against; empty = no fused kernels.
+    "cuda_kernel_object%": "",
+    "cudart%": "",
   },
   "targets": [
     {
@@ -46,6 +50,10 @@
         ["cuda==1", {
           "defines": ["SPARK_CUDA=1"],
           "libraries": ["-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda"],
+        }],
+        ["cuda_kernel_object!=''", {
+          "defines": ["SPARK_CUDA_KERNELS=1"],
+          "libraries": ["<(cuda_kernel_object)", "<(cudart)", "-Wl,-rpath,<!(dirname <(cudart))"],
         }],
       ],
     },

@@ -71,6 +71,9 @@ export interface NativeOps {
   zero_(a: T): void;
   equal(a: T, b: T): boolean;
   tokenLogprobs(logits: T, targets: T): T;
+  rmsNorm(x: T, weight: T, eps: number): T;
+  swiglu(gu: T): T;
+  qkvRope(qkv: T, cos: T, sin: T, dims: { heads: number; kvHeads: number; headDim: number; qScale?: number }): [T, T, T];
   nf4Quantize(w: T, blockSize?: number, doubleQuant?: boolean): NativeNf4;
   nf4Dequantize(q: NativeNf4, shape: number[], dtype: DType): T;
 }
@@ -152,6 +155,8 @@ export interface NativeInfo {
   torchVersion: string;
   build: 'cpu' | 'cuda';
   cudaAvailable: boolean;
+  /** Built with the fused CUDA kernels (cuda/fused.cu: RMSNorm, RoPE, SwiGLU, NF4 dequantisation). */
+  cudaKernels: boolean;
   devices: string[];
   threads: number;
   parallelInfo: string;
@@ -176,6 +181,13 @@ export interface NativeBinding {
   cudaResetPeak(device?: number): void;
   /** Waits for all queued GPU work (a no-op without CUDA). */
   cudaSynchronize(): void;
+  /**
+   * The fused CUDA kernels on (default; SPARK_CUDA_FUSED=0 starts with them off) or libtorch's ops — for
+   * A/B benchmarks and parity checks in one process. No effect without CUDA kernels in the build.
+   */
+  setCudaFused(on: boolean): void;
+  /** Whether CUDA tensors take the fused kernels now. */
+  cudaFused(): boolean;
   /** Returns the CUDA caching allocator's unused blocks to the driver. */
   cudaEmptyCache(): void;
   factories: NativeFactories;

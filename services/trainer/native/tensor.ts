@@ -289,6 +289,29 @@ export function tokenLogprobs(logits: Tensor, targets: Tensor): Tensor {
   return new Tensor(native().ops.tokenLogprobs(logits.native, targets.native));
 }
 
+/**
+ * The decoder block's fused pieces, as the model runs them (hand-written loops for fp32 on the CPU, CUDA
+ * kernels where built, libtorch ops otherwise), each with its backward — for tests and benchmarks.
+ * HF LlamaRMSNorm: weight * (x / sqrt(mean(x²) + eps)), the normalised value rounded to x's dtype first.
+ */
+export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  return new Tensor(native().ops.rmsNorm(x.native, weight.native, eps));
+}
+
+/** silu(gate) * up over the fused gate|up projection [.., 2·inter] → [.., inter]. */
+export function swiglu(gu: Tensor): Tensor {
+  return new Tensor(native().ops.swiglu(gu.native));
+}
+
+/**
+ * qkv [b, t, (heads + 2·kvHeads)·headDim] → q·qScale [b, heads, t, headDim], k, v [b, kvHeads, t, headDim],
+ * with RoPE (HF apply_rotary_pos_emb) on q and k; cos/sin [1 or b, t, headDim] in qkv's dtype.
+ */
+export function qkvRope(qkv: Tensor, cos: Tensor, sin: Tensor, dims: { heads: number; kvHeads: number; headDim: number; qScale?: number }): [Tensor, Tensor, Tensor] {
+  const [q, k, v] = native().ops.qkvRope(qkv.native, cos.native, sin.native, dims);
+  return [new Tensor(q), new Tensor(k), new Tensor(v)];
+}
+
 /** Seeds libtorch's global generator (sampling, dropout, random init). */
 export function manualSeed(seed: number): void {
   native().manualSeed(seed);

@@ -4,6 +4,7 @@
 #include <torch/version.h>
 #include <unistd.h>
 #include "../torch/cpu_cache.h"
+#include "../torch/fused_cuda.h"
 #include "common.h"
 #ifdef SPARK_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -54,6 +55,17 @@ Napi::Value EmptyCpuCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+/// setCudaFused(on): the fused CUDA kernels (cuda/fused.cu) or libtorch's ops for RMSNorm, RoPE, SwiGLU and
+/// NF4 dequantisation on CUDA tensors; cudaFused() says which (false in builds without the kernels).
+Napi::Value SetCudaFused(const Napi::CallbackInfo& info) {
+  cuda_fused_switch().store(bool_arg(info, 0, "on", true));
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaFused(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), kCudaKernelsBuilt && cuda_fused_switch().load());
+}
+
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   torch::manual_seed(uint64_t(int_arg(info, 0, "seed")));
   return info.Env().Undefined();
@@ -70,6 +82,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("build", "cpu");
 #endif
   o.Set("cudaAvailable", torch::cuda::is_available());
+  o.Set("cudaKernels", kCudaKernelsBuilt);
   auto devices = Napi::Array::New(env);
   devices[uint32_t(0)] = Napi::String::New(env, "cpu");
 #ifdef SPARK_CUDA
@@ -154,6 +167,8 @@ void register_system(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaMemory", Napi::Function::New<guarded<CudaMemory>>(env, "cudaMemory"));
   exports.Set("cudaResetPeak", Napi::Function::New<guarded<CudaResetPeak>>(env, "cudaResetPeak"));
   exports.Set("cudaSynchronize", Napi::Function::New<guarded<CudaSynchronize>>(env, "cudaSynchronize"));
+  exports.Set("setCudaFused", Napi::Function::New<guarded<SetCudaFused>>(env, "setCudaFused"));
+  exports.Set("cudaFused", Napi::Function::New<guarded<CudaFused>>(env, "cudaFused"));
   exports.Set("cudaEmptyCache", Napi::Function::New<guarded<CudaEmptyCache>>(env, "cudaEmptyCache"));
 }
 

@@ -230,6 +230,31 @@ Napi::Value TokenLogprobs(const Napi::CallbackInfo& info) {
   return wrap(info, token_logprobs(tensor_arg(info, 0, "logits"), tensor_arg(info, 1, "targets")));
 }
 
+/// rmsNorm(x, w, eps) → Tensor: the decoder block's RMSNorm (fused where blocks.h fuses it).
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
+  return wrap(info, rms_norm(tensor_arg(info, 0, "x"), tensor_arg(info, 1, "weight"), number_arg(info, 2, "eps")));
+}
+
+/// swiglu(gu) → Tensor: silu(gate) * up over the fused gate|up projection [.., 2·inter].
+Napi::Value Swiglu(const Napi::CallbackInfo& info) { return wrap(info, swiglu(tensor_arg(info, 0, "gu"))); }
+
+/// qkvRope(qkv [b,t,(nh+2nkv)·hd], cos, sin [1|b, t, hd], {heads, kvHeads, headDim, qScale}) → [q, k, v].
+Napi::Value QkvRope(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  const auto o = object_arg(info, 3, "dims");
+  const auto need = [&](const char* k) {
+    const auto v = opt_number(env, o, k);
+    if (!v) throw Napi::TypeError::New(env, std::string("qkvRope: dims.") + k + " is required");
+    return *v;
+  };
+  const HeadDims h{int64_t(need("heads")), int64_t(need("kvHeads")), int64_t(need("headDim"))};
+  const auto out = qkv_rope(tensor_arg(info, 0, "qkv"), tensor_arg(info, 1, "cos"), tensor_arg(info, 2, "sin"), h,
+                            opt_number(env, o, "qScale").value_or(1.0));
+  auto arr = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; ++i) arr[i] = wrap(info, out[i]);
+  return arr;
+}
+
 /// nf4Quantize(w, blockSize = 64, doubleQuant = false) → {codes, absmax?, absmaxCodes?, absmaxScale?, absmaxOffset}
 Napi::Value Nf4Quantize(const Napi::CallbackInfo& info) {
   const auto w = tensor_arg(info, 0, "weight");
@@ -289,6 +314,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   REG("copy_", Copy_); REG("uniform_", Uniform_); REG("normal_", Normal_); REG("zero_", Zero_);
   REG("equal", Equal);
   REG("tokenLogprobs", TokenLogprobs);
+  REG("rmsNorm", RmsNorm); REG("swiglu", Swiglu); REG("qkvRope", QkvRope);
   REG("nf4Quantize", Nf4Quantize); REG("nf4Dequantize", Nf4Dequantize);
 #undef REG
   exports.Set("ops", o);

@@ -1,13 +1,14 @@
 // The fused pieces of a Llama-3 decoder block (HF transformers' modeling_llama.py is the reference):
 // RMSNorm, split-qkv + RoPE, grouped-query attention, SwiGLU, and LoRA/NF4 linears. fp32 CPU tensors take
-// the hand-written loops of kernels.h with their own backward; other dtypes and devices take plain libtorch
-// ops (autograd derives their backward). No N-API types here.
+// the hand-written loops of kernels.h, and CUDA tensors the same maths as CUDA kernels (cuda/fused.cu, when
+// built: fused_cuda.h), each with its own backward; other dtypes and devices take plain libtorch ops
+// (autograd derives their backward). No N-API types here.
 #pragma once
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <limits>
 #include <optional>
-#include <optional>
+#include "fused_cuda.h"
 #include "kernels.h"
 #include "nf4.h"
 
@@ -29,6 +30,9 @@ using TorchOptional = c10::optional<T>;
 
 inline bool fast_cpu(const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; }
 
+/// The fused Functions below run for fp32 CPU tensors (kernels.h) and, where built, CUDA ones (fused.cu).
+inline bool fused(const Tensor& t) { return fast_cpu(t) || fused_cuda(t); }
+
 // ---------------------------------------------------------------- RMSNorm
 
 class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
@@ -37,9 +41,15 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const auto xc = x.contiguous(), wc = w.contiguous();
     const int64_t h = x.size(-1), n = x.numel() / h;
     auto y = torch::empty_like(xc);
-    auto rstd = torch::empty({n}, xc.options());
-    kernels::rms_norm_fwd(xc.data_ptr<float>(), wc.data_ptr<float>(), y.data_ptr<float>(), rstd.data_ptr<float>(), n,
-                          h, eps);
+    auto rstd = torch::empty({n}, xc.options().dtype(torch::kFloat));
+    if (xc.is_cpu())
+      kernels::rms_norm_fwd(xc.data_ptr<float>(), wc.data_ptr<float>(), y.data_ptr<float>(), rstd.data_ptr<float>(),
+                            n, h, eps);
+#ifdef SPARK_CUDA_KERNELS
+    else
+      cuda::rms_norm_fwd(xc.data_ptr(), wc.data_ptr(), y.data_ptr(), rstd.data_ptr<float>(), n, h, float(eps),
+                         cuda_dtype(xc.scalar_type()), cuda_stream(xc));
+#endif
     ctx->save_for_backward({xc, wc, rstd});
     return y;
   }
@@ -51,17 +61,24 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     Tensor gx, gw;
     if (ctx->needs_input_grad(0)) {
       gx = torch::empty_like(x);
-      kernels::rms_norm_bwd(g.data_ptr<float>(), x.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(),
-                            gx.data_ptr<float>(), n, h);
+      if (x.is_cpu())
+        kernels::rms_norm_bwd(g.data_ptr<float>(), x.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(),
+                              gx.data_ptr<float>(), n, h);
+#ifdef SPARK_CUDA_KERNELS
+      else
+        cuda::rms_norm_bwd(g.data_ptr(), x.data_ptr(), w.data_ptr(), rstd.data_ptr<float>(), gx.data_ptr(), n, h,
+                           cuda_dtype(x.scalar_type()), cuda_stream(x));
+#endif
     }
-    if (ctx->needs_input_grad(1)) gw = (g.view({n, h}) * x.view({n, h}) * rstd.unsqueeze(1)).sum(0);
+    if (ctx->needs_input_grad(1))
+      gw = (g.view({n, h}).to(torch::kFloat) * x.view({n, h}).to(torch::kFloat) * rstd.unsqueeze(1)).sum(0).to(w.scalar_type());
     return {gx, gw, Tensor()};
   }
 };
 
 /// HF LlamaRMSNorm: w * (x_fp32 * rsqrt(mean(x²) + eps)).to(x.dtype).
 inline Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
-  if (fast_cpu(x) && fast_cpu(w)) return RmsNormFn::apply(x, w, eps);
+  if (fused(x) && w.device() == x.device() && w.scalar_type() == x.scalar_type()) return RmsNormFn::apply(x, w, eps);
   const auto xf = x.to(torch::kFloat);
   const auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
   return w * normed.to(x.scalar_type());
@@ -101,6 +118,10 @@ inline Tensor rotate_half(const Tensor& x) {
 }
 
 class QkvRopeFn : public torch::autograd::Function<QkvRopeFn> {
+#ifdef SPARK_CUDA_KERNELS
+  static cuda::RopeDims cuda_dims(const kernels::RopeDims& d) { return {d.b, d.t, d.nh, d.nkv, d.hd, d.cos_batch, d.q_scale}; }
+#endif
+
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& qkv, const Tensor& cos, const Tensor& sin,
                                HeadDims h, double q_scale) {
@@ -109,8 +130,14 @@ class QkvRopeFn : public torch::autograd::Function<QkvRopeFn> {
     auto q = torch::empty({d.b, h.nh, d.t, h.hd}, x.options());
     auto k = torch::empty({d.b, h.nkv, d.t, h.hd}, x.options());
     auto v = torch::empty({d.b, h.nkv, d.t, h.hd}, x.options());
-    kernels::qkv_rope_fwd(x.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), q.data_ptr<float>(),
-                          k.data_ptr<float>(), v.data_ptr<float>(), d);
+    if (x.is_cpu())
+      kernels::qkv_rope_fwd(x.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), q.data_ptr<float>(),
+                            k.data_ptr<float>(), v.data_ptr<float>(), d);
+#ifdef SPARK_CUDA_KERNELS
+    else
+      cuda::qkv_rope_fwd(x.data_ptr(), cos.data_ptr(), sin.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
+                         cuda_dims(d), cuda_dtype(x.scalar_type()), cuda_stream(x));
+#endif
     ctx->save_for_backward({cos, sin});
     ctx->saved_data["dims"] = std::vector<int64_t>{d.b, d.t, h.nh, h.nkv, h.hd};
     ctx->saved_data["scale"] = q_scale;
@@ -121,14 +148,21 @@ class QkvRopeFn : public torch::autograd::Function<QkvRopeFn> {
     const auto dv = ctx->saved_data["dims"].toIntVector();
     const kernels::RopeDims d{dv[0], dv[1], dv[2], dv[3], dv[4], s[0].size(0), float(ctx->saved_data["scale"].toDouble())};
     auto gqkv = torch::empty({d.b, d.t, (d.nh + 2 * d.nkv) * d.hd}, s[0].options());
-    const auto ptr = [](const Tensor& g, Tensor& keep) -> const float* {
+    const auto ptr = [](const Tensor& g, Tensor& keep) -> const void* {
       if (!g.defined()) return nullptr;
       keep = g.contiguous();
-      return keep.data_ptr<float>();
+      return keep.data_ptr();
     };
     Tensor k0, k1, k2;
-    kernels::qkv_rope_bwd(ptr(grads[0], k0), ptr(grads[1], k1), ptr(grads[2], k2), s[0].data_ptr<float>(),
-                          s[1].data_ptr<float>(), gqkv.data_ptr<float>(), d);
+    const void *gq = ptr(grads[0], k0), *gk = ptr(grads[1], k1), *gv = ptr(grads[2], k2);
+    if (gqkv.is_cpu())
+      kernels::qkv_rope_bwd(static_cast<const float*>(gq), static_cast<const float*>(gk), static_cast<const float*>(gv),
+                            s[0].data_ptr<float>(), s[1].data_ptr<float>(), gqkv.data_ptr<float>(), d);
+#ifdef SPARK_CUDA_KERNELS
+    else
+      cuda::qkv_rope_bwd(gq, gk, gv, s[0].data_ptr(), s[1].data_ptr(), gqkv.data_ptr(), cuda_dims(d),
+                         cuda_dtype(gqkv.scalar_type()), cuda_stream(gqkv));
+#endif
     return {gqkv, Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
@@ -137,7 +171,7 @@ class QkvRopeFn : public torch::autograd::Function<QkvRopeFn> {
 /// cos/sin: [1 or b, t, hd] in qkv's dtype.
 inline std::array<Tensor, 3> qkv_rope(const Tensor& qkv, const Tensor& cos, const Tensor& sin, HeadDims h,
                                       double q_scale) {
-  if (fast_cpu(qkv)) {
+  if (fused(qkv) && cos.scalar_type() == qkv.scalar_type() && sin.scalar_type() == qkv.scalar_type()) {
     const auto out = QkvRopeFn::apply(qkv, cos.contiguous(), sin.contiguous(), h, q_scale);
     return {out[0], out[1], out[2]};
   }
@@ -210,7 +244,10 @@ class SwigluFn : public torch::autograd::Function<SwigluFn> {
     auto sizes = x.sizes().vec();
     sizes.back() = inter;
     auto h = torch::empty(sizes, x.options());
-    kernels::swiglu_fwd(x.data_ptr<float>(), h.data_ptr<float>(), n, inter);
+    if (x.is_cpu()) kernels::swiglu_fwd(x.data_ptr<float>(), h.data_ptr<float>(), n, inter);
+#ifdef SPARK_CUDA_KERNELS
+    else cuda::swiglu_fwd(x.data_ptr(), h.data_ptr(), n, inter, cuda_dtype(x.scalar_type()), cuda_stream(x));
+#endif
     ctx->save_for_backward({x});
     return h;
   }
@@ -219,14 +256,17 @@ class SwigluFn : public torch::autograd::Function<SwigluFn> {
     const auto g = grads[0].contiguous();
     const int64_t inter = x.size(-1) / 2, n = x.numel() / x.size(-1);
     auto gx = torch::empty_like(x);
-    kernels::swiglu_bwd(g.data_ptr<float>(), x.data_ptr<float>(), gx.data_ptr<float>(), n, inter);
+    if (x.is_cpu()) kernels::swiglu_bwd(g.data_ptr<float>(), x.data_ptr<float>(), gx.data_ptr<float>(), n, inter);
+#ifdef SPARK_CUDA_KERNELS
+    else cuda::swiglu_bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, inter, cuda_dtype(x.scalar_type()), cuda_stream(x));
+#endif
     return {gx};
   }
 };
 
 /// silu(gate) * up over the fused gate|up projection [.., 2·inter] → [.., inter].
 inline Tensor swiglu(const Tensor& gu) {
-  if (fast_cpu(gu)) return SwigluFn::apply(gu);
+  if (fused(gu)) return SwigluFn::apply(gu);
   const int64_t inter = gu.size(-1) / 2;
   return torch::silu(gu.narrow(-1, 0, inter)) * gu.narrow(-1, inter, inter);
 }

@@ -57,41 +57,42 @@ struct Linear {
 
   int64_t nbytes() const { return weight.defined() ? weight.nbytes() : (nf4 ? nf4->nbytes() : 0); }
 
-  /// The adapter runs in the activations' dtype: A and B (fp32 master weights) are cast down, which is
-  /// cheap ([r, in] and [out, r]) and differentiable, instead of casting x up — an fp32 copy of every
-  /// adapter input, kept alive for the backward (over 1 GB per layer of an 8B model at 8 × 1024 tokens).
-  Tensor lora_delta(const Tensor& x, const LoraPart& p, const LoraRun& run) const {
-    auto xin = x;
-    if (run.training && run.dropout > 0) xin = torch::dropout(xin, run.dropout, true);
-    const auto dt = x.scalar_type();
-    return torch::mm(torch::mm(xin, p.a.to(dt).t()) * run.scale, p.b.to(dt).t());
-  }
-
-  /// x [n, in] → [n, out]; `residual` (optional, [n, out]) is added in the same GEMM (addmm's beta term).
+  /// x [n, in] → [n, out]; `residual` (optional, [n, out]) is added in the base GEMM (addmm's beta term).
+  /// LoRA parts then add (dropout(x) Aᵀ) · scale · Bᵀ into their rows of that output in place, each as the
+  /// beta term of one more GEMM: the [n, out] update is never materialised, where a GEMM per part plus a
+  /// cat and an add would write it three times. Without dropout the parts' down-projections are one GEMM
+  /// (x read once); with it each part draws its own mask, as PEFT's per-module dropout. The adapter runs in
+  /// the activations' dtype: A and B (fp32 master weights) are cast down, which is cheap ([r, in] and
+  /// [out, r]) and differentiable, instead of casting x up — an fp32 copy of every adapter input, kept
+  /// alive for the backward (over 1 GB per layer of an 8B model at 8 × 1024 tokens).
   Tensor forward(const Tensor& x, const Tensor& residual, const LoraRun& run) const {
-    Tensor acc = residual;
-    if (run.on && !lora.empty()) {
-      Tensor delta;
-      if (lora.size() == 1 && lora[0].offset == 0 && lora[0].size == out) {
-        delta = lora_delta(x, lora[0], run);
-      } else {
-        std::vector<Tensor> pieces;
-        int64_t at = 0;
-        for (const auto& p : lora) {  // parts are kept sorted by offset
-          if (p.offset > at) pieces.push_back(torch::zeros({x.size(0), p.offset - at}, x.options()));
-          pieces.push_back(lora_delta(x, p, run));
-          at = p.offset + p.size;
-        }
-        if (at < out) pieces.push_back(torch::zeros({x.size(0), out - at}, x.options()));
-        delta = torch::cat(pieces, 1);
-      }
-      acc = acc.defined() ? acc + delta : delta;
-    }
+    Tensor y;
     if (nf4) {
-      auto y = Nf4MatmulFn::apply(x, *nf4);
-      return acc.defined() ? y + acc : y;
+      y = Nf4MatmulFn::apply(x, *nf4);
+      if (residual.defined()) y.add_(residual);
+    } else {
+      y = project(x, weight, residual);
     }
-    return project(x, weight, acc);
+    if (!run.on || lora.empty()) return y;
+    const auto dt = x.scalar_type();
+    const bool drop = run.training && run.dropout > 0;
+    Tensor joint;  // [n, Σr]: every part's down-projection at once (no dropout, several parts)
+    if (!drop && lora.size() > 1) {
+      std::vector<Tensor> as;
+      for (const auto& p : lora) as.push_back(p.a.to(dt));
+      joint = torch::mm(x, torch::cat(as, 0).t()) * run.scale;
+    }
+    int64_t col = 0;
+    for (const auto& p : lora) {
+      const int64_t r = p.a.size(0);
+      const auto down = joint.defined()
+                            ? joint.narrow(1, col, r)
+                            : torch::mm(drop ? torch::dropout(x, run.dropout, true) : x, p.a.to(dt).t()) * run.scale;
+      col += r;
+      auto rows = (p.offset == 0 && p.size == out) ? y : y.narrow(1, p.offset, p.size);
+      rows.addmm_(down, p.b.to(dt).t());
+    }
+    return y;
   }
 };
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include "fused_cuda.h"
 
 namespace spark {
 
@@ -128,6 +129,15 @@ inline torch::Tensor nf4_dequantize(const Nf4Tensor& q) {
     };
     if (q.dtype == torch::kFloat) run(out.data_ptr<float>());
     else run(out.data_ptr<at::BFloat16>());
+    return out;
+  }
+  // CUDA with the fused kernels: one pass, a byte in and two values of q.dtype out.
+  if (fused_cuda(q.codes.device(), q.dtype)) {
+    auto out = torch::empty(q.shape, q.codes.options().dtype(q.dtype));
+#ifdef SPARK_CUDA_KERNELS
+    cuda::nf4_dequantize(q.codes.data_ptr<uint8_t>(), absmax.data_ptr<float>(), out.data_ptr(), q.codes.numel(), q.block,
+                         cuda_dtype(q.dtype), cuda_stream(out));
+#endif
     return out;
   }
   // Other devices: one gather of both levels of each code byte from a 256 × 2 table, then the block
