@@ -58,6 +58,9 @@ export function doctorCommand(): Command {
       const info = n.info();
       out.push(`addon      ${ADDON_PATH}`);
       out.push(`libtorch   ${info.torchVersion} (${info.build} build), CUDA ${info.cudaAvailable ? 'available' : 'not available'}`);
+      if (info.build === 'cuda') {
+        out.push(`kernels    fused CUDA kernels ${info.cudaKernels ? (n.cudaFused() ? 'on' : 'built, off (SPARK_CUDA_FUSED=0)') : 'not built (no nvcc when the addon was built): libtorch ops'}`);
+      }
       out.push(`devices    ${info.devices.join('; ')}`);
       const blas = mappedBlas();
       out.push(`blas       ${blas.length ? blas.join('\n           ') : 'none mapped (libtorch links BLAS lazily or statically)'}`);
