@@ -85,9 +85,9 @@ export function parseFlagSpec(raw: unknown): TrainingSpec {
   try {
     return parseTrainingSpec(raw);
   } catch (err) {
-    const flag = err instanceof InvalidArgumentError ? FLAG_OF[err.field.replace(/\[\d+\]$/, '')] : undefined;
-    if (flag) throw new InvalidArgumentError(flag, (err as InvalidArgumentError).problem, (err as InvalidArgumentError).allowed, { cause: err });
-    throw err;
+    if (!(err instanceof InvalidArgumentError)) throw err;
+    const flag = FLAG_OF[err.field.replace(/\[\d+\]$/, '')];
+    throw flag ? new InvalidArgumentError(flag, err.problem, err.allowed, { cause: err }) : err;
   }
 }
 

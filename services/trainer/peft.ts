@@ -184,6 +184,17 @@ export interface AdapterSettings {
 }
 
 /**
+ * The tied-model rule of modules_to_save, checked wherever a list of saved modules meets a base (a
+ * training spec, an adapter being built, written or read): with tie_word_embeddings lm_head *is*
+ * embed_tokens, so only embed_tokens can be saved, and that trains both. Throws INVALID_ARGUMENT on `field`.
+ */
+export function checkTiedModulesToSave(modules: readonly string[], tiedEmbeddings: boolean, field: string, model = 'this model'): void {
+  if (tiedEmbeddings && modules.includes('lm_head')) {
+    throw new InvalidArgumentError(field, `lm_head is tied to embed_tokens in ${model} (tie_word_embeddings): save embed_tokens, which trains both`, 'embed_tokens');
+  }
+}
+
+/**
  * The full LoraConfig PEFT itself would save for these settings. `inference_mode: true` as PEFT writes
  * for a saved adapter; every key PEFT ≥ 0.9 knows, so older loaders never see a surprise — except
  * `ensure_weight_tying: true`, written only when a tied model's embed_tokens is saved: without it PEFT
@@ -194,9 +205,7 @@ export interface AdapterSettings {
 export function buildAdapterConfig(settings: AdapterSettings): AdapterConfig {
   if (!(Number.isInteger(settings.r) && settings.r > 0)) throw new InvalidArgumentError('lora.rank', `must be an integer > 0 (got ${settings.r})`);
   const saved = MODULES_TO_SAVE.filter((m) => settings.modulesToSave?.includes(m));
-  if (settings.tiedEmbeddings && saved.includes('lm_head')) {
-    throw new InvalidArgumentError('lora.modules_to_save', 'lm_head is tied to embed_tokens in this model: save embed_tokens, which trains both', 'embed_tokens');
-  }
+  checkTiedModulesToSave(saved, settings.tiedEmbeddings ?? false, 'lora.modules_to_save');
   const tieSaved = settings.tiedEmbeddings && saved.includes('embed_tokens');
   const config = {
     alpha_pattern: {},

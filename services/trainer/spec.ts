@@ -15,7 +15,7 @@ import { z, ZodError } from 'zod';
 import { resolveInArtifactRoot } from '../common/artifact-path.js';
 import { InvalidArgumentError, formatPath } from '../common/errors.js';
 import { Executor, KlEstimator, Quantization, TrainingMode, type StartTrainingRequest } from '../common/gen/spark/v1/trainer.js';
-import { LORA_TARGET_MODULES, MODULES_TO_SAVE } from './peft.js';
+import { LORA_TARGET_MODULES, MODULES_TO_SAVE, checkTiedModulesToSave } from './peft.js';
 import { LOSS_AGG_MODES } from './ppo/agg.js';
 import { KL_ESTIMATORS } from './ppo/kl.js';
 import { POLICY_LOSS_NAMES, type PolicyLossName } from './ppo/policy-loss.js';
@@ -162,12 +162,8 @@ export function checkSpecFiles(spec: TrainingSpec, style: FieldStyle = 'spec'): 
   if (!existsSync(join(spec.baseModelPath, 'config.json'))) {
     throw new InvalidArgumentError(field('baseModelPath'), `${spec.baseModelPath} has no config.json`, 'a model folder with config.json, *.safetensors and tokenizer.json');
   }
-  if (spec.lora.modulesToSave.includes('lm_head') && tiesEmbeddings(spec.baseModelPath)) {
-    throw new InvalidArgumentError(
-      fieldName(['lora', 'modulesToSave'], style),
-      `lm_head is tied to embed_tokens in ${spec.baseModelPath} (tie_word_embeddings): save embed_tokens, which trains both`,
-      'embed_tokens',
-    );
+  if (spec.lora.modulesToSave.length) {
+    checkTiedModulesToSave(spec.lora.modulesToSave, tiesEmbeddings(spec.baseModelPath), fieldName(['lora', 'modulesToSave'], style), spec.baseModelPath);
   }
   if (existsSync(spec.outDir) && !statSync(spec.outDir).isDirectory()) {
     throw new InvalidArgumentError(field('outDir'), `${spec.outDir} exists and is not a folder`);

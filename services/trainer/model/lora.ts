@@ -20,7 +20,7 @@ import { InvalidArgumentError, NotFoundError, formatPath } from '../../common/er
 import { Tensor, keep, noGrad, tidy } from '../native/tensor.js';
 import type { LlamaModel } from './llama.js';
 import {
-  MODULES_TO_SAVE, SAVED_MODULE_WEIGHT, buildAdapterConfig, loraKey, parseLoraKey, readAdapterConfig, savedModuleKey, writeAdapterConfig,
+  MODULES_TO_SAVE, SAVED_MODULE_WEIGHT, buildAdapterConfig, checkTiedModulesToSave, loraKey, parseLoraKey, readAdapterConfig, savedModuleKey, writeAdapterConfig,
   type AdapterConfig, type ModuleToSave,
 } from '../peft.js';
 import { readSafetensors, tensorSource, writeSafetensors } from './safetensors.js';
@@ -98,12 +98,6 @@ function installSaved(model: LlamaModel, module: ModuleToSave, values: Tensor): 
   return keep(model.weight(name)).setRequiresGrad(true);
 }
 
-/** The tied-model rule: lm_head is embed_tokens there, so only embed_tokens can be saved. */
-function checkModulesToSave(model: LlamaModel, modules: readonly ModuleToSave[], field: string): void {
-  if (model.config.tieWordEmbeddings && modules.includes('lm_head')) {
-    throw new InvalidArgumentError(field, 'lm_head is tied to embed_tokens in this model (tie_word_embeddings): save embed_tokens, which trains both', 'embed_tokens');
-  }
-}
 
 /** The adapter tensors attached to a model, by PEFT key. */
 export class LoraAdapter {
@@ -179,7 +173,7 @@ function attach(model: LlamaModel, config: LoraConfig, tensors: Map<string, Tens
 /** New adapters on `model` (fp32, on the model's device), initialised as PEFT does; saved modules start as the base. */
 export function createLora(model: LlamaModel, input: Partial<z.input<typeof loraConfigSchema>> = {}): LoraAdapter {
   const config = parseLoraConfig(input);
-  checkModulesToSave(model, config.modulesToSave, 'lora.modulesToSave');
+  checkTiedModulesToSave(config.modulesToSave, model.config.tieWordEmbeddings, 'lora.modulesToSave');
   const tensors = new Map<string, Tensor>();
   noGrad(() => {
     for (let layer = 0; layer < model.config.numLayers; layer++) {
@@ -227,9 +221,7 @@ export async function saveLora(dir: string, adapter: LoraAdapter, baseModel = ''
 export function checkSavedModules(config: Pick<AdapterConfig, 'modules_to_save' | 'ensure_weight_tying'>, tiedEmbeddings: boolean, cfgPath: string): void {
   const modules = config.modules_to_save ?? [];
   if (!tiedEmbeddings) return;
-  if (modules.includes('lm_head')) {
-    throw new InvalidArgumentError(`${cfgPath}: modules_to_save`, 'saves lm_head, but the base model ties it to embed_tokens', 'embed_tokens');
-  }
+  checkTiedModulesToSave(modules, true, `${cfgPath}: modules_to_save`, 'the base model');
   if (modules.includes('embed_tokens') && config.ensure_weight_tying !== true) {
     throw new InvalidArgumentError(`${cfgPath}: ensure_weight_tying`, 'must be true when a tied model saves embed_tokens (else PEFT trained the input embedding apart from the head)', 'true');
   }
