@@ -3,7 +3,8 @@
  *
  *   parity     a tiny checkpoint on CUDA (bf16 and fp32) against the CPU fp32 logits (relative L2 error,
  *              full and left-padded batches); activation checkpointing gives the plain backward's LoRA
- *              gradients on the GPU; greedy generation and two PPO steps of the real trainer on CUDA.
+ *              gradients on the GPU; greedy generation and two PPO steps of the real trainer on CUDA; two
+ *              SFT steps that also train the embedding (modules_to_save) and save it under PEFT's key.
  *   qlora      Llama-3.1-8B shape, random weights built on the GPU (no download), NF4 base + LoRA r=16 on
  *              all seven projections, activation checkpointing: the trainer's own offline-PPO step
  *              (runTraining, batch × seq = 8 × 1024) — seconds, peak GPU memory, tokens/s, MFU.
@@ -43,6 +44,9 @@ import { loadNative } from '../../services/trainer/native/index.js';
 import { Tensor, manualSeed, noGrad, qkvRope, rmsNorm, swiglu, tidy, tokenLogprobs } from '../../services/trainer/native/tensor.js';
 import { devicePeak, trainingStepFlops } from '../../services/trainer/training/mfu.js';
 import { runTraining } from '../../services/trainer/training/trainer.js';
+import { readSafetensors } from '../../services/trainer/model/safetensors.js';
+import { savedModuleKey } from '../../services/trainer/peft.js';
+import { parseTrainingSpec } from '../../services/trainer/spec.js';
 import { PPO_LORA, ppoRows, ppoSpec, writeStepExamples, writeTorchBatch, type PpoBench } from './ppo-data.js';
 
 const { values: args } = parseArgs({
@@ -216,14 +220,26 @@ async function parity(root: string): Promise<void> {
   await runTraining(ppoSpec({ dir: data, modelDir: dir, batch: 8, seq: 128, maxSteps: 2 }), { device, onStep: (_, __, m) => metrics.push(m) });
   const last = metrics.at(-1)!;
   const finite = metrics.every((m) => Object.values(m).every(Number.isFinite));
+  // modules_to_save on the GPU: an SFT run that trains the tied embedding too, saved under PEFT's key.
+  const sftMetrics: Array<Record<string, number>> = [];
+  const sft = await runTraining(parseTrainingSpec({
+    mode: 'sft', data: join(data, 'steps.jsonl'), baseModelPath: dir, outDir: join(root, 'parity-sft'),
+    lora: { rank: 4, alpha: 8, dropout: 0.05, modulesToSave: ['embed_tokens'] },
+    hyper: { maxSteps: 2, batchSize: 4, gradAccum: 1, warmupSteps: 0, lr: 5e-3, maxSeqLen: 128, saveEvery: 1_000 },
+  }), { device, onStep: (_, __, m) => sftMetrics.push(m) });
+  const savedEmbed = (await readSafetensors(join(sft.finalDir, 'adapter_model.safetensors'))).get(savedModuleKey('embed_tokens'));
+  const embedChange = savedEmbed ? noGrad(() => tidy(() => savedEmbed.to('float32', 'cpu').sub(cpu.weight('model.embed_tokens.weight')).abs().amax().item())) : NaN;
+  savedEmbed?.dispose();
+  const sftOk = sftMetrics.length === 2 && sftMetrics.every((m) => Object.values(m).every(Number.isFinite)) && embedChange > 0;
   const fusedOk = Object.entries(fusedRows).every(([k, v]) => v < (k.includes('bf16') ? 3e-2 : 1e-4));
-  const ok = errors.rel_err_fp32 < 1e-4 && errors.rel_err_fp32_padded < 1e-4 && errors.rel_err_bf16 < 3e-2 && errors.rel_err_bf16_padded < 3e-2 && gradErr < 1e-3 && finite && metrics.length === 2 && fusedOk;
-  log(`parity: fp32 ${errors.rel_err_fp32.toExponential(2)}, bf16 ${errors.rel_err_bf16.toExponential(2)} (padded ${errors.rel_err_bf16_padded.toExponential(2)}); checkpointed grads ${gradErr.toExponential(2)}; greedy tokens agree ${agree < 0 ? 24 : agree}/24; PPO loss ${last['actor/loss']}`);
+  const ok = errors.rel_err_fp32 < 1e-4 && errors.rel_err_fp32_padded < 1e-4 && errors.rel_err_bf16 < 3e-2 && errors.rel_err_bf16_padded < 3e-2 && gradErr < 1e-3 && finite && metrics.length === 2 && fusedOk && sftOk;
+  log(`parity: fp32 ${errors.rel_err_fp32.toExponential(2)}, bf16 ${errors.rel_err_bf16.toExponential(2)} (padded ${errors.rel_err_bf16_padded.toExponential(2)}); checkpointed grads ${gradErr.toExponential(2)}; greedy tokens agree ${agree < 0 ? 24 : agree}/24; PPO loss ${last['actor/loss']}; SFT + embed_tokens ${sftMetrics.length} steps, embedding moved by ${embedChange.toExponential(2)}`);
   emit({
     bench: 'gpu.parity', ok, ...Object.fromEntries(Object.entries(errors).map(([k, v]) => [k, round(v, 3)])),
     checkpoint_grad_rel_err: round(gradErr, 3), ...Object.fromEntries(Object.entries(fusedRows).map(([k, v]) => [k, round(v, 3)])),
     cuda_kernels: native.info().cudaKernels, greedy_tokens_agree: agree < 0 ? 24 : agree, greedy_tokens: 24,
     ppo_steps: metrics.length, ppo_loss: round(last['actor/loss'] ?? NaN), ppo_kl: round(last['actor/kl_loss'] ?? NaN), ppo_finite: finite,
+    sft_modules_to_save_steps: sftMetrics.length, sft_embed_max_change: round(embedChange, 3), sft_ok: sftOk,
   });
   for (const x of [ids, mask, ref.logits, refPadded.logits]) x.dispose();
   for (const m of [cpu, g32, g16]) m.dispose();
