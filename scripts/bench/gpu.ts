@@ -18,8 +18,8 @@
  * the ops path (rows `<bench>.libtorch_ops`): the before/after of the kernels in one run.
  * Each figure is set against scripts/bench/gpu_torch.py, the same step / decoding written in PyTorch eager,
  * run right after on the same GPU (ratio = ts_s / baseline_s, lower is better, target ≤ 1.0). MFU is the
- * step's model FLOPs (training/mfu.ts: policy forward + backward + reference forward; recomputation not
- * counted) over the step time and the GPU's dense bf16 peak (989 TFLOP/s for H100 SXM and H200).
+ * step's model FLOPs (training/mfu.ts: policy forward + backward; the KL reference is the cached
+ * behaviour log-probs; recomputation not counted) over the step time and the GPU's dense bf16 peak (989 TFLOP/s for H100 SXM and H200).
  *
  *   npx tsc -p tsconfig.json && node dist/scripts/bench/gpu.js [--device cuda] [--sections parity,qlora,lora,generate]
  *     [--steps 3] [--warmup 1] [--batch 8] [--seq 1024] [--gen-batches 1,32] [--gen-prompt 128] [--gen-new 64]
@@ -374,8 +374,9 @@ async function ppoRow(v: Variant, root: string, withGeneration: boolean, opsPath
   }
   const tsS = median(metrics.slice(warmup).map((m) => m['perf/step_time_s']!));
   const torch = ops ? undefined : runTorch({ quantization: v.quantization, checkpoint: v.checkpoint, steps, warmup, generate: gen.map((g) => ({ batch: g.batch, prompt: GEN.prompt, new: GEN.new })) }, bench, root);
-  const respLen = Math.max(...ppoRows(bench).rows.map((r) => r.completionIds.length));
-  const flops = trainingStepFlops(config, Array<number>(BATCH).fill(SEQ), respLen + 1, 'ppo');
+  // As collate computes them: each row without its last token, logits for the longest completion.
+  const { rows } = ppoRows(bench);
+  const flops = trainingStepFlops(config, rows.map((r) => r.contextIds.length + r.completionIds.length - 1), Math.max(...rows.map((r) => r.completionIds.length)));
   const baseS = torch ? median(torch.step_s) : NaN;
   emit({
     bench: v.bench, ts_s: round(tsS), baseline_s: round(baseS), ratio: round(tsS / baseS, 3),

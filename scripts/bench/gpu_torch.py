@@ -8,8 +8,9 @@ frozen projections dense or NF4 (QLoRA: 64-element blocks, dequantised on the fl
 again in the backward, as bitsandbytes' MatMul4Bit), PEFT-style LoRA (fp32 A/B used in the activations'
 dtype, dropout on the adapter input) on all seven projections, optional activation checkpointing per
 block (torch.utils.checkpoint). The step is scripts/bench/ppo_torch.py's: policy forward (dropout on),
-reference forward (adapters off, no grad), clipped surrogate against the behaviour log-probs + k3 KL
-(token means), entropy for the metrics, backward, grad-norm clipping, AdamW.
+clipped surrogate against the behaviour log-probs + k3 KL to the reference (the same cached log-probs:
+both are the base with the adapters off), token means, entropy for the metrics, backward, grad-norm
+clipping, AdamW.
 
     python3 scripts/bench/gpu_torch.py REQUEST.json      (written by scripts/bench/gpu.ts)
 
@@ -217,7 +218,8 @@ def train(model, req, device):
 
     def action_logprobs(adapters):
         model.set_adapters(adapters)
-        logits = model(ids, keep=a + 1)[:, :a]
+        # collate drops each row's last token: the last A positions predict exactly the A action columns.
+        logits = model(ids, keep=a)
         model.set_adapters(True)
         return logits, torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
 

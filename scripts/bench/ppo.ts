@@ -1,7 +1,7 @@
 /**
  * One offline-PPO optimiser step on a ~31M-parameter Llama-shaped model (hidden 224, 4 layers, GQA 4/2,
  * the real 128,256-token vocabulary, tied embeddings) — forward of the policy (LoRA r=16 on all seven
- * projections, dropout on), forward of the reference (adapters off), clipped surrogate + k3 KL,
+ * projections, dropout on), clipped surrogate + k3 KL against the cached behaviour = reference log-probs,
  * entropy for the metrics, backward, grad clipping, AdamW — in the TypeScript trainer vs the same step
  * in PyTorch eager (scripts/bench/ppo_torch.py on Debian's python3-torch, the same libtorch 1.13), on
  * the same CPU, threads and environment, side by side.

@@ -21,14 +21,14 @@ def ppo_objective(logits, logp, old, ref, adv, rmask, n_tokens, clip_eps, kl_coe
 
 
 def ppo_step(model, action_logprobs, old, adv, rmask, n_tokens, params, opt, clip_eps, kl_coef):
-    """One optimiser step: policy forward (dropout on), reference forward (adapters off, no grad), the
-    objective, backward, grad-norm clipping, AdamW; reads the loss and entropy as a trainer logs them.
-    `action_logprobs(adapters)` returns (logits, log-probs) of the action tokens."""
+    """One optimiser step: policy forward (dropout on), the objective, backward, grad-norm clipping,
+    AdamW; reads the loss and entropy as a trainer logs them. `action_logprobs(adapters)` returns (logits,
+    log-probs) of the action tokens. The KL reference is the base with the adapters off, which is also the
+    behaviour policy of offline PPO (fresh adapters start with B = 0): its log-probs `old`, computed once
+    before training, serve as both, as in the trainer (services/trainer/training/behaviour.ts)."""
     model.train()
     logits, logp = action_logprobs(True)
-    with torch.no_grad():
-        _, ref = action_logprobs(False)
-    loss, entropy = ppo_objective(logits, logp, old, ref, adv, rmask, n_tokens, clip_eps, kl_coef)
+    loss, entropy = ppo_objective(logits, logp, old, old, adv, rmask, n_tokens, clip_eps, kl_coef)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()

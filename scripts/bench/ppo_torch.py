@@ -2,8 +2,9 @@
 
 The model is tests/helpers/torch_reference.py's straightforward Llama (HF modeling_llama semantics) with
 PEFT-initialised LoRA on all seven projections; the step is what the TypeScript trainer does:
-forward of the policy (dropout on), forward of the reference (adapters off, no grad), clipped surrogate
-against the behaviour log-probs + k3 KL (token means), entropy for the metrics, backward, global
+forward of the policy (dropout on), clipped surrogate against the behaviour log-probs + k3 KL to the
+reference (the same cached log-probs: both are the base with the adapters off; ppo_step.py), token
+means, entropy for the metrics, backward, global
 grad-norm clipping, AdamW. Logits are computed for the action positions only (as `logits_to_keep` does
 in transformers), so both sides do the same work.
 
@@ -50,7 +51,8 @@ def main():
     targets = torch.tensor(req["targets"], dtype=torch.long)
     rmask = torch.tensor(req["response_mask"], dtype=torch.float32)
     a = targets.shape[1]
-    model.norm.k = a + 1
+    # collate drops each row's last token: the last A positions predict exactly the A action columns.
+    model.norm.k = a
     rewards = torch.tensor(req["rewards"], dtype=torch.float32)
     adv = ((rewards - rewards.mean()) / (rewards.std() + 1e-6))[:, None] * rmask
     n_tokens = rmask.sum()
@@ -59,7 +61,6 @@ def main():
         model.set_adapters(adapters)
         logits, _ = model(ids, attention_mask=mask)
         model.set_adapters(True)
-        logits = logits[:, :a]
         return logits, torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
 
     with torch.no_grad():

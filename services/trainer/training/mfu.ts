@@ -8,7 +8,8 @@
  *   2 · vocab · hidden · K for the LM head on the K kept positions only (batch.ts);
  * - backward: one more forward's worth: gradients flow to the activations through every frozen weight,
  *   but no weight gradient is formed except the adapters' (rank r ≪ hidden, not counted);
- * - PPO adds the reference policy's forward (adapters off) on the same rows.
+ * - nothing more for PPO: its KL reference is the base with the adapters off, which is also the
+ *   behaviour policy whose log-probs are computed once before training (behaviour.ts), not per step.
  *
  * The peak: CUDA devices from a table of dense bf16 tensor-core peaks (vendor datasheets); CPUs as
  * cores × clock × FLOPs per cycle of their widest FMA unit (AVX-512: 2 units × 16 fp32 lanes × 2 = 64;
@@ -81,7 +82,6 @@ export function forwardFlops(c: LlamaConfig, rowLengths: readonly number[], kept
 }
 
 /** FLOPs of one micro-batch of a training step (see the file comment for the passes counted). */
-export function trainingStepFlops(c: LlamaConfig, rowLengths: readonly number[], keptPositions: number, mode: 'ppo' | 'sft'): number {
-  const passes = mode === 'ppo' ? 3 : 2;
-  return passes * forwardFlops(c, rowLengths, keptPositions);
+export function trainingStepFlops(c: LlamaConfig, rowLengths: readonly number[], keptPositions: number): number {
+  return 2 * forwardFlops(c, rowLengths, keptPositions);
 }

@@ -31,7 +31,7 @@ import { broadcastRows } from '../ppo/matrix.js';
 import { computeRewards } from '../reward.js';
 import type { TrainingSpec } from '../spec.js';
 import { removeStaleTemporaries } from './atomic-dir.js';
-import { actionLogProbs, collate, entropyFromLogits, toMatrix } from './batch.js';
+import { actionLogProbs, collate, completionEntropy, completionMatrix, completionValues, toMatrix } from './batch.js';
 import { behaviourLogProbs, type BehaviourLogProbs } from './behaviour.js';
 import {
   FINAL_DIR, VALUE_HEAD_FILE, latestCheckpoint, listCheckpoints, loadOptimizer, readTrainerState, saveCheckpoint,
@@ -317,8 +317,9 @@ class TrainingRun {
       if (spec.mode === 'sft') {
         objective = sftObjective(logProb, mask, h.lossAggMode);
       } else {
-        // The reference's logits are dropped as soon as its log-probs are read (before the backward).
-        const refLogProb = await noGrad(() => tidy(async () => toMatrix((await actionLogProbs(model, batch, { adapters: false })).logProb.to('float32', 'cpu'))));
+        // The reference policy is the base with the adapters off, and so is the behaviour policy
+        // (behaviour.ts): its log-probs serve as both, computed once instead of a forward per step.
+        const behaviour = this.behaviour!.matrix(indices, mask.respLen);
         let values: { preds: ReturnType<typeof toMatrix>; returns: ReturnType<typeof toMatrix> } | undefined;
         let adv = broadcastRows(advantages, mask);
         if (this.valueHead) {
@@ -330,7 +331,7 @@ class TrainingRun {
           values = { preds: predM, returns: a.returns };
         }
         objective = ppoObjective(
-          { oldLogProb: this.behaviour!.matrix(indices, mask.respLen), logProb, refLogProb, advantages: adv, responseMask: mask, klCoef: this.klControl.coef, values },
+          { oldLogProb: behaviour, logProb, refLogProb: behaviour, advantages: adv, responseMask: mask, klCoef: this.klControl.coef, values },
           { policyLoss: h.policyLoss, clipEps: h.clipEps, clipEpsHigh: h.clipEpsHigh, lossAggMode: h.lossAggMode, klEstimator: h.klEstimator, valueLossCoef: h.valueLossCoef },
         );
       }
@@ -338,10 +339,14 @@ class TrainingRun {
       const scale = (m: { data: Float32Array }, s: number) => Tensor.fromData(m.data.map((x) => x * s), [mask.batch, mask.respLen], 'float32', model.device);
       let surrogate = fwd.logProb.mul(scale(objective.gradLogProb, 1 / accum)).sum();
       const weights = entropyWeights(mask, h.lossAggMode);
-      const entropy = h.entropyCoef > 0 ? entropyFromLogits(fwd.logits) : noGrad(() => entropyFromLogits(fwd.logits.detach()));
-      const entropyM = toMatrix(entropy.detach().to('float32', 'cpu'));
+      const lengths = batch.completionLengths;
+      const entropy = h.entropyCoef > 0 ? completionEntropy(fwd.logits, lengths) : noGrad(() => completionEntropy(fwd.logits.detach(), lengths));
+      const entropyM = completionMatrix(entropy.detach().to('float32', 'cpu').data() as Float32Array, lengths, mask.respLen);
       const entropyAgg = weights.data.reduce((acc, w, i) => acc + w * entropyM.data[i]!, 0);
-      if (h.entropyCoef > 0) surrogate = surrogate.sub(entropy.mul(scale(weights, h.entropyCoef / accum)).sum());
+      if (h.entropyCoef > 0) {
+        const w = completionValues(weights, lengths).map((x) => x * h.entropyCoef / accum);
+        surrogate = surrogate.sub(entropy.mul(Tensor.fromData(w, [w.length], 'float32', model.device)).sum());
+      }
       if (preds && objective.gradValues) surrogate = surrogate.add(preds.mul(scale(objective.gradValues, 1 / accum)).sum());
       await surrogate.backward();
       const metrics: Record<string, number> = {
@@ -350,7 +355,7 @@ class TrainingRun {
         'actor/entropy': maskedMean(entropyM, mask),
         'response_length/mean': batch.completionLengths.reduce((x, y) => x + y, 0) / batch.completionLengths.length,
       };
-      return { metrics, tokens: batch.tokens, flops: trainingStepFlops(model.config, batch.rowLengths, mask.respLen + 1, spec.mode) };
+      return { metrics, tokens: batch.tokens, flops: trainingStepFlops(model.config, batch.rowLengths, mask.respLen) };
     });
   }
 }
