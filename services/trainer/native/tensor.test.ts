@@ -133,6 +133,27 @@ describe('Tensor', () => {
     n.setCpuCacheLimit(2 ** 30);
   });
 
+  it('serves nearby sizes from one cached block (size classes, best fit) and evicts the least recently freed', () => {
+    const n = loadNative();
+    const MiB = 2 ** 20;
+    n.emptyCpuCache();
+    // 4 MiB + 1 float rounds up to the next class, 4.5 MiB (eight classes per doubling).
+    Tensor.zeros([1024 * 1024 + 1]).dispose();
+    expect(n.cpuCache().cachedBytes).toBe(4.5 * MiB);
+    // A smaller request (up to half the block) takes the cached block rather than a fresh one.
+    const c = Tensor.zeros([700, 1024]);
+    expect(n.cpuCache().cachedBytes).toBe(0);
+    c.dispose();
+    // A full cache makes room for a new block by freeing its oldest ones.
+    n.setCpuCacheLimit(6 * MiB);
+    Tensor.zeros([512 * 1024]).dispose();  // 2 MiB
+    expect(n.cpuCache().cachedBytes).toBe(2 * MiB);  // the 4.5 MiB block went, the newer 2 MiB stays
+    Tensor.zeros([1024 * 1024]).dispose();  // 4 MiB: 2 + 4 = 6 fits
+    expect(n.cpuCache().cachedBytes).toBe(6 * MiB);
+    n.setCpuCacheLimit(2 ** 30);
+    n.emptyCpuCache();
+  });
+
   it('NF4 round trip stays within bitsandbytes test bounds (mean abs error < 0.1, mean rel error < 0.28)', () => {
     // bitsandbytes tests/test_functional.py test_4bit_quant: randn(1024, 1024), blocksize 64, nf4.
     tidy(() => {

@@ -4,6 +4,12 @@
 // DESIGN.md section 9) every large tensor is then a fresh mmap whose pages fault in and are zeroed by the
 // kernel — measured at ~15 % of a LoRA training step. The cache is bounded: past its limit freed blocks go
 // back to the OS, so RSS stays flat at the working set (the CUDA caching allocator's idea, for the CPU).
+//
+// Sizes are rounded up to classes of eight per doubling (at most 12.5 % more), so blocks of nearby sizes
+// serve each other: a prefill in chunks through a growing KV cache asks for attention scores of a new
+// length every chunk, and with exact sizes none was ever reused (measured, batched generation of 28
+// rows on 2 cores: 2.6 M page faults, more system time than compute). A full cache makes room for a
+// freed block by returning its least recently freed blocks, so stale sizes do not hold it.
 // No N-API types here.
 #pragma once
 #include <c10/core/Allocator.h>
@@ -11,6 +17,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <torch/version.h>
 #include <map>
 #include <mutex>
@@ -29,7 +36,7 @@ namespace spark {
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   /// Blocks below this are never cached.
-  static constexpr size_t kMinCachedBytes = 1 << 20;
+  static constexpr size_t kMinCachedBytes = 128 << 10;
   /// Header in front of each block: its size. 64 keeps the data 64-byte aligned, as libtorch's allocator.
   static constexpr size_t kHeader = 64;
 
@@ -43,15 +50,18 @@ class CachingCpuAllocator final : public c10::Allocator {
     // (what libtorch's raw_allocate/raw_deallocate need: oneDNN's bf16 GEMMs allocate that way). Small
     // blocks are marked 0 and never cached (glibc serves them from its heap anyway).
     const bool small = n < kMinCachedBytes;
-    const size_t size = small ? n : (n + 4095) & ~size_t(4095);
+    const size_t size = small ? n : size_class(n);
     void* block = nullptr;
     if (!small) {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end() && !it->second.empty()) {
-        block = it->second.back();
+      // The smallest cached size that fits, if it is less than twice the request.
+      auto it = free_.lower_bound(size);
+      if (it != free_.end() && it->first < 2 * size) {
+        block = *it->second.back();
+        lru_.erase(it->second.back());
         it->second.pop_back();
-        cached_bytes_ -= size;
+        cached_bytes_ -= it->first;
+        if (it->second.empty()) free_.erase(it);
       }
     }
     if (!block) {
@@ -74,6 +84,14 @@ class CachingCpuAllocator final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     limit_ = bytes;
     trim_locked();
+  }
+
+  /// The size a request of n >= kMinCachedBytes bytes is served with: the next of eight steps per
+  /// power of two (steps of >= 16 KiB, so page-aligned).
+  static size_t size_class(size_t n) {
+    size_t p = size_t(1) << (63 - __builtin_clzll(n));
+    const size_t step = p / 8;
+    return (n + step - 1) / step * step;
   }
 
   size_t cached_bytes() const {
@@ -99,28 +117,37 @@ class CachingCpuAllocator final : public c10::Allocator {
     const size_t size = *static_cast<size_t*>(block);
     if (size > 0) {
       std::lock_guard<std::mutex> lock(self.mu_);
-      if (self.cached_bytes_ + size <= self.limit_) {
-        self.free_[size].push_back(block);
+      if (size <= self.limit_) {
         self.cached_bytes_ += size;
+        self.lru_.push_back(block);
+        self.free_[size].push_back(std::prev(self.lru_.end()));
+        self.trim_locked();
         return;
       }
     }
     std::free(block);
   }
 
+  /// Frees the least recently cached blocks until the cache is within its limit.
   void trim_locked() const {
-    for (auto it = free_.begin(); it != free_.end() && cached_bytes_ > limit_;) {
-      while (!it->second.empty() && cached_bytes_ > limit_) {
-        std::free(it->second.back());
-        it->second.pop_back();
-        cached_bytes_ -= it->first;
-      }
-      it = it->second.empty() ? free_.erase(it) : std::next(it);
+    while (cached_bytes_ > limit_ && !lru_.empty()) {
+      void* block = lru_.front();
+      const size_t size = *static_cast<size_t*>(block);
+      auto& same = free_[size];
+      // The oldest block of a size is the first one of its list.
+      same.erase(same.begin());
+      if (same.empty()) free_.erase(size);
+      lru_.pop_front();
+      cached_bytes_ -= size;
+      std::free(block);
     }
   }
 
   mutable std::mutex mu_;
-  mutable std::map<size_t, std::vector<void*>> free_;
+  /// Cached blocks, least recently freed first.
+  mutable std::list<void*> lru_;
+  /// Size → its cached blocks (positions in lru_), oldest first.
+  mutable std::map<size_t, std::vector<std::list<void*>::iterator>> free_;
   mutable size_t cached_bytes_ = 0;
   size_t limit_ = 0;
 };
