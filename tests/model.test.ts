@@ -153,6 +153,9 @@ describe('generation', () => {
     expect(byToken!.tokens.at(-1)).toBe(third);
     expect(byToken!.finishReason).toBe('stop');
     expect(byToken!.text).toBe(tokenizer.decode(byToken!.tokens.slice(0, -1)));
+    // A row that stops at its very first token has no text (not a tokenizer error).
+    const [first] = await generate(model, tokenizer, [prompt], { maxNewTokens: 10, temperature: 0, stopTokenIds: [free!.tokens[0]!] });
+    expect(first).toMatchObject({ tokens: [free!.tokens[0]], finishReason: 'stop', text: '' });
   });
 
   it('keeps the event loop free during a long forward, and reports bad input as errors', async () => {

@@ -77,6 +77,8 @@ export class LlamaTokenizer {
   }
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
+    // The library throws on an empty list; a generation that stops at its first token decodes to ''.
+    if (ids.length === 0) return '';
     return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
   }
 
