@@ -118,7 +118,8 @@ describe('parsing', () => {
     expect(parseAssistantTurn('<|python_tag|>{"name": "python", "arguments": {"code": "print(2)"}}<|eom_id|>'))
       .toEqual({ kind: 'tool_call', action: 'python', parameters: { code: 'print(2)' } });
     expect(parseAssistantTurn('Let me think.')).toEqual({ kind: 'thought', action: 'cot', thought: 'Let me think.' });
-    expect(parseAssistantTurn('{"name": "calc", "parameters": {')).toMatchObject({ kind: 'invalid_tool_call', error: expect.stringMatching(/not valid JSON/) });
+    expect(parseAssistantTurn('{"name": "calc", "parameters": {')).toMatchObject({ kind: 'invalid_tool_call', name: 'calc', error: expect.stringMatching(/not valid JSON/) });
+    expect(parseAssistantTurn('{"parameters": {"name": "calc"')).not.toHaveProperty('name');
     expect(parseAssistantTurn('{"parameters": {}}')).toMatchObject({ kind: 'invalid_tool_call', error: 'name: missing or not a string' });
     expect(parseAssistantTurn('{"name": "calc", "parameters": [1]}')).toMatchObject({ kind: 'invalid_tool_call', error: 'parameters: must be a JSON object' });
   });

@@ -305,8 +305,14 @@ export function extractFinalAnswer(text: string): string | undefined {
 export type ParsedTurn =
   | { kind: 'tool_call'; action: string; parameters: Record<string, unknown> }
   | { kind: 'thought'; action: 'cot'; thought: string; finalAnswer?: string }
-  /** Looked like a tool call (starts with "{") but is not one; `error` says why. */
-  | { kind: 'invalid_tool_call'; text: string; error: string };
+  /**
+   * Looked like a tool call (starts with "{") but is not one; `error` says why. `name` is the tool it
+   * names when it opens as a call does (`{"name": "calculator", ...`) and only what follows is broken.
+   */
+  | { kind: 'invalid_tool_call'; text: string; error: string; name?: string };
+
+/** The name a call opens with: `{"name": "<name>"`. */
+const CALL_NAME = /^\{\s*"name"\s*:\s*"([^"\\]+)"/;
 
 /**
  * Reads an assistant turn (with or without its end token, with or without `<|python_tag|>`): a JSON
@@ -325,7 +331,8 @@ export function parseAssistantTurn(text: string): ParsedTurn {
   try {
     value = JSON.parse(body);
   } catch (err) {
-    return { kind: 'invalid_tool_call', text: body, error: `not valid JSON (${(err as Error).message})` };
+    const name = CALL_NAME.exec(body)?.[1];
+    return { kind: 'invalid_tool_call', text: body, error: `not valid JSON (${(err as Error).message})`, ...(name ? { name } : {}) };
   }
   const call = value as Record<string, unknown>;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'invalid_tool_call', text: body, error: 'not a JSON object' };

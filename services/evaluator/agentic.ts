@@ -6,7 +6,13 @@
  * the same chat, for its answer; that turn is the answer, not a step, so it does not count as an
  * action. Messages come from the shared step format (services/common/step-format.ts), the same bytes
  * the policy was trained on.
+ *
+ * A call that names one of the tools but whose arguments are not valid JSON (`{"name": "calculator",
+ * "parameters": {"expression": "2 +`) is that tool's selection: the policy chose the tool and failed to
+ * write its input. It counts as the tool's step (tool-selection entropy is about the choice), is not
+ * run, and is recorded as malformed, so the report can say how many calls were.
  */
+import { TOOL_NAMES } from '../common/actions.js';
 import { CancelledError } from '../common/errors.js';
 import type { Step, ToolCall } from '../common/gen/spark/v1/common.js';
 import { buildToolUseMessages, formatQuestionBlock, parseAssistantTurn, TOKENS } from '../common/step-format.js';
@@ -27,7 +33,11 @@ export interface AgenticResult {
   steps: Step[];
   /** Completion tokens over all turns, when the backend reports them. */
   tokens?: number;
+  /** Step index → why the call of a named tool did not parse (the step's action is that tool). */
+  malformed: Record<number, string>;
 }
+
+const isToolName = (name: string | undefined): name is string => (TOOL_NAMES as readonly string[]).includes(name ?? '');
 
 export interface AgenticOptions {
   maxSteps: number;
@@ -49,6 +59,7 @@ export async function answerAgentic(
 ): Promise<AgenticResult> {
   const questionText = formatQuestionBlock(question);
   const steps: Step[] = [];
+  const malformed: Record<number, string> = {};
   let tokens: number | undefined;
   const turn = async () => {
     if (signal.aborted) throw signal.reason ?? new CancelledError();
@@ -68,11 +79,13 @@ export async function answerAgentic(
     }
     if (parsed.kind === 'invalid_tool_call') {
       // Shown back to the policy as its own text, so it can see what it wrote.
-      steps.push({ ...emptyStep(index, INVALID_TOOL_CALL_ACTION), thought: parsed.text });
+      const named = isToolName(parsed.name);
+      steps.push({ ...emptyStep(index, named ? parsed.name! : INVALID_TOOL_CALL_ACTION), thought: parsed.text });
+      if (named) malformed[index] = parsed.error;
       continue;
     }
     steps.push({ ...emptyStep(index, 'cot'), thought: parsed.thought, isFinal: !!parsed.finalAnswer });
-    if (parsed.finalAnswer) return { response: text, steps, tokens };
+    if (parsed.finalAnswer) return { response: text, steps, tokens, malformed };
   }
-  return { response: await turn(), steps, tokens };
+  return { response: await turn(), steps, tokens, malformed };
 }

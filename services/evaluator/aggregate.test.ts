@@ -14,5 +14,13 @@ describe('summarizeGroup', () => {
     expect(s.actionCounts).toEqual({ [INVALID_TOOL_CALL_ACTION]: 2, calculator: 1, python: 1 });
     expect(s.toolEntropyBits).toBeCloseTo(1, 12);
     expect(s.categoryToolEntropyBits.math).toBeCloseTo(1, 12);
+    expect(s.malformedCalls).toBe(0);
+  });
+
+  it('counts a malformed call of a named tool as that tool\'s selection, and says how many there were', () => {
+    const r = { ...record(['python', 'calculator']), steps: [{ action: 'python', output: '{"name": "python", "parameters": {', malformed: 'not valid JSON' }, { action: 'calculator', input: '{}', output: '4' }] };
+    const s = summarizeGroup('spark', 'agentic', [r, record(['python'])], { bootstrapIterations: 10 });
+    expect(s.actionCounts).toEqual({ python: 2, calculator: 1 });
+    expect(s.malformedCalls).toBe(1);
   });
 });

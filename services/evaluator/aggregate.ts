@@ -22,6 +22,8 @@ export interface ModelModeResult {
   /** 95 % percentile bootstrap over questions. */
   toolEntropyCi: Interval;
   actionCounts: Record<string, number>;
+  /** Steps counted in actionCounts under a tool whose call did not parse (the tool was named, not run). */
+  malformedCalls: number;
   categoryToolEntropyBits: Record<string, number>;
   /** Steps taken in all. */
   steps: number;
@@ -82,6 +84,7 @@ export function summarizeGroup(model: string, mode: EvalModeName, records: reado
     normalizedToolEntropy: normalizedEntropy(countActions(choices)),
     toolEntropyCi: bootstrapEntropyCi(choices, { iterations: opts.bootstrapIterations, seed: deriveSeed(opts.seed ?? 0, `${model}/${mode}`) }),
     actionCounts,
+    malformedCalls: records.reduce((n, r) => n + (r.steps ?? []).filter((s) => s.malformed).length, 0),
     categoryToolEntropyBits: Object.fromEntries([...byCategory.keys()].sort().map((c) => [c, toolEntropyBits(byCategory.get(c)!)])),
     steps: trajectories.reduce((s, t) => s + t.length, 0),
   };

@@ -55,6 +55,7 @@ function toModelResult(r: ModelModeResult): ModelResult {
     toolEntropyCiHigh: r.toolEntropyCi.high,
     actionCounts: r.actionCounts,
     categoryToolEntropyBits: r.categoryToolEntropyBits,
+    malformedToolCalls: r.malformedCalls,
   };
 }
 

@@ -30,6 +30,9 @@ function actionOrder(results: readonly ModelModeResult[]): string[] {
   return [...ACTION_NAMES, ...extra];
 }
 
+/** The usage tables' last row: tool steps above whose call named the tool but did not parse. */
+const MALFORMED_ROW = 'of which malformed calls (named, not run)';
+
 function row(cells: readonly (string | number)[]): string {
   return `| ${cells.join(' | ')} |`;
 }
@@ -64,6 +67,7 @@ export function renderMarkdown(summary: EvalSummary, title: string): string {
     lines.push(row(['action', ...agentic.map((r) => r.model)]));
     lines.push(row(['---', ...agentic.map(() => '---:')]));
     for (const a of actions) lines.push(row([a, ...agentic.map((r) => r.actionCounts[a] ?? 0)]));
+    lines.push(row([MALFORMED_ROW, ...agentic.map((r) => r.malformedCalls)]));
   }
   return `${lines.join('\n')}\n`;
 }
@@ -119,7 +123,7 @@ export function renderHtml(summary: EvalSummary, title: string, generatedAt: str
       kind: 'entropy',
       yLabel: 'bits',
     }));
-    parts.push(htmlTable(['action', ...agentic.map((r) => r.model)], actions.map((a) => [a, ...agentic.map((r) => r.actionCounts[a] ?? 0)]), 'actions'));
+    parts.push(htmlTable(['action', ...agentic.map((r) => r.model)], [...actions.map((a) => [a, ...agentic.map((r) => r.actionCounts[a] ?? 0)]), [MALFORMED_ROW, ...agentic.map((r) => r.malformedCalls)]], 'actions'));
   }
   if (summary.comparisons.length) {
     parts.push('<h2>Paired comparisons (McNemar exact test)</h2>', htmlTable(

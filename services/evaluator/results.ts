@@ -23,6 +23,8 @@ export interface LoggedStep {
   /** Tool output, or the thought of a cot step. */
   output?: string;
   error?: string;
+  /** A call of this tool whose arguments did not parse: why (the step counts as the tool's, it did not run). */
+  malformed?: string;
 }
 
 export interface EvalRecord {

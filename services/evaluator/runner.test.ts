@@ -67,16 +67,25 @@ describe('answerAgentic', () => {
   it('runs tool calls, records invalid ones, and stops at the answer', async () => {
     const replies = [
       '{"name": "calculator", "parameters": {"expression": "2+2"}}<|eom_id|>',
+      // Names a tool, breaks its arguments: the tool's selection, malformed, not run.
       '{"name": "python", "parameters": {"code": ',
+      // Names no tool of ours: not a selection.
+      '{"name": "parameters", "parameters": {',
       'The calculator says 42, so the answer is (B)<|eot_id|>',
     ];
     const { backend, calls } = scripted(() => replies.shift()!);
     const ran: string[] = [];
     const res = await answerAgentic(QUESTIONS[1], backend, async (name, input, signal) => { ran.push(`${name} ${input}`); return echoTool(name, input, signal); }, { maxSteps: 5, sampling: { maxTokens: 10, temperature: 0 } }, new AbortController().signal);
-    expect(res.steps.map((s) => s.action)).toEqual(['calculator', INVALID_TOOL_CALL_ACTION, 'cot']);
+    expect(res.steps.map((s) => s.action)).toEqual(['calculator', 'python', INVALID_TOOL_CALL_ACTION, 'cot']);
+    expect(res.malformed).toEqual({ 1: expect.stringMatching(/not valid JSON/) });
     expect(ran).toEqual(['calculator {"expression":"2+2"}']);
+    // Both broken calls are shown back to the policy as what it wrote.
+    expect(calls[3].messages.slice(-2)).toEqual([
+      { role: 'assistant', content: '{"name": "python", "parameters": {"code":' },
+      { role: 'assistant', content: '{"name": "parameters", "parameters": {' },
+    ]);
     expect(res.response).toContain('the answer is (B)');
-    expect(res.tokens).toBe(9);
+    expect(res.tokens).toBe(12);
     // The second turn saw the tool call and its output (an ipython turn), the stop tokens are the step ends.
     expect(calls[1].messages.slice(-2)).toEqual([
       { role: 'assistant', content: '{"name": "calculator", "parameters": {"expression": "2+2"}}' },

@@ -71,9 +71,9 @@ async function answer(item: Item, spec: EvalSpec, backend: ModelBackend, deps: R
     maxSteps: spec.maxSteps,
     sampling: { maxTokens: deps.sampling.stepMaxTokens, temperature: deps.sampling.temperature, seed: spec.seed },
   }, signal);
-  const steps = res.steps.map((s): LoggedStep => (s.toolCall
+  const steps = res.steps.map((s, i): LoggedStep => (s.toolCall
     ? { action: s.action, input: s.toolCall.inputJson, output: s.toolCall.output, ...(s.toolCall.error ? { error: s.toolCall.error } : {}) }
-    : { action: s.action, output: s.thought }));
+    : { action: s.action, output: s.thought, ...(res.malformed[i] ? { malformed: res.malformed[i] } : {}) }));
   return { response: res.response, steps, actions: res.steps.map((s) => s.action), tokens: res.tokens };
 }
 

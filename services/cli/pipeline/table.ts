@@ -28,7 +28,8 @@ export function resultsTable(report: Report): string {
     const w = Math.max(...agentic.map((r) => r.model.length), 5);
     lines.push(`${'tool-selection entropy (agentic)'}`);
     for (const r of agentic) {
-      lines.push(`  ${r.model.padEnd(w)}  ${r.toolEntropyBits.toFixed(3)} bits  (normalised ${r.normalizedToolEntropy.toFixed(3)}, 95% CI ${r.toolEntropyCiLow.toFixed(3)}–${r.toolEntropyCiHigh.toFixed(3)})`);
+      const steps = Object.values(r.actionCounts).reduce((a, b) => a + b, 0);
+      lines.push(`  ${r.model.padEnd(w)}  ${r.toolEntropyBits.toFixed(3)} bits  (normalised ${r.normalizedToolEntropy.toFixed(3)}, 95% CI ${r.toolEntropyCiLow.toFixed(3)}–${r.toolEntropyCiHigh.toFixed(3)}; ${steps} steps, ${r.malformedToolCalls} malformed calls)`);
     }
     lines.push(entropyVerdict(agentic));
   }

@@ -185,6 +185,11 @@ export interface ModelResult {
   actionCounts: { [key: string]: number };
   /** Tool-selection entropy of the steps taken on each category's questions, bits. */
   categoryToolEntropyBits: { [key: string]: number };
+  /**
+   * Steps that named a tool but whose call did not parse as JSON: counted as that tool's selection in
+   * action_counts and the entropy, not run (agentic mode).
+   */
+  malformedToolCalls: number;
 }
 
 export interface ModelResult_CategoriesEntry {
@@ -773,6 +778,7 @@ function createBaseModelResult(): ModelResult {
     toolEntropyCiHigh: 0,
     actionCounts: {},
     categoryToolEntropyBits: {},
+    malformedToolCalls: 0,
   };
 }
 
@@ -808,6 +814,9 @@ export const ModelResult: MessageFns<ModelResult> = {
     globalThis.Object.entries(message.categoryToolEntropyBits).forEach(([key, value]: [string, number]) => {
       ModelResult_CategoryToolEntropyBitsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
     });
+    if (message.malformedToolCalls !== 0) {
+      writer.uint32(88).int64(message.malformedToolCalls);
+    }
     return writer;
   },
 
@@ -911,6 +920,14 @@ export const ModelResult: MessageFns<ModelResult> = {
             if (entry10.value !== undefined) {
               message.categoryToolEntropyBits[entry10.key] = entry10.value;
             }
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.malformedToolCalls = longToNumber(reader.int64());
             continue;
           }
         }
@@ -1018,6 +1035,11 @@ export const ModelResult: MessageFns<ModelResult> = {
           {},
         )
         : {},
+      malformedToolCalls: isSet(object.malformedToolCalls)
+        ? globalThis.Number(object.malformedToolCalls)
+        : isSet(object.malformed_tool_calls)
+        ? globalThis.Number(object.malformed_tool_calls)
+        : 0,
     };
   },
 
@@ -1071,6 +1093,9 @@ export const ModelResult: MessageFns<ModelResult> = {
         });
       }
     }
+    if (message.malformedToolCalls !== 0) {
+      obj.malformedToolCalls = Math.round(message.malformedToolCalls);
+    }
     return obj;
   },
 
@@ -1116,6 +1141,7 @@ export const ModelResult: MessageFns<ModelResult> = {
         },
         {},
       );
+    message.malformedToolCalls = object.malformedToolCalls ?? 0;
     return message;
   },
 };
