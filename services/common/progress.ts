@@ -23,24 +23,44 @@ export interface Progress {
   stop(): void;
 }
 
+/**
+ * Bars running at the same time (stages of a pipeline side by side) share one cli-progress MultiBar per
+ * stream: two SingleBars would overwrite each other's line. A finished bar stays on screen until the
+ * last one of its group finishes.
+ */
+const groups = new Map<NodeJS.WriteStream, { multi: cliProgress.MultiBar; active: number }>();
+
 export function createProgress(label: string, opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
   const tty = opts.tty ?? !!stream.isTTY;
   const fieldNames = Object.keys(opts.fields ?? {});
   if (tty) {
     const extra = fieldNames.map((f) => `${f} {${f}}`).join(' | ');
-    const bar = new cliProgress.SingleBar({
-      format: `${label} [{bar}] {value}/{total} ${opts.unit} | {rate}/s | ETA {eta_formatted}${extra ? ` | ${extra}` : ''}`,
-      stream,
-      hideCursor: true,
-      etaBuffer: 20,
-    }, cliProgress.Presets.shades_classic);
+    let group = groups.get(stream);
+    if (!group) {
+      group = { multi: new cliProgress.MultiBar({ stream, hideCursor: true, etaBuffer: 20, clearOnComplete: false }, cliProgress.Presets.shades_classic), active: 0 };
+      groups.set(stream, group);
+    }
+    const g = group;
+    g.active += 1;
     const started = Date.now();
     const rate = (done: number) => (done / Math.max(1e-3, (Date.now() - started) / 1000)).toFixed(2);
-    bar.start(opts.total, 0, { ...opts.fields, rate: '0.00' });
+    const bar = g.multi.create(opts.total, 0, { ...opts.fields, rate: '0.00' }, {
+      format: `${label} [{bar}] {value}/{total} ${opts.unit} | {rate}/s | ETA {eta_formatted}${extra ? ` | ${extra}` : ''}`,
+    });
+    let stopped = false;
     return {
       update: (done, fields) => bar.update(done, { ...fields, rate: rate(done) }),
-      stop: () => bar.stop(),
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        bar.stop();
+        g.active -= 1;
+        if (g.active === 0) {
+          g.multi.stop();
+          groups.delete(stream);
+        }
+      },
     };
   }
   const every = opts.logEveryMs ?? 5_000;

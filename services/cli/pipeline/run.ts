@@ -38,6 +38,9 @@ const POLICY: Record<string, SelectionPolicy> = {
 /** The seed offset of the pre-training rollouts, so they differ from the training rollouts. */
 const PRETRAIN_SEED_OFFSET = 1_000;
 
+/** Time limit of one evaluation question (all its turns). */
+const EVAL_QUESTION_TIMEOUT_MS = 10 * 60_000;
+
 export interface PipelineOptions {
   config: PipelineConfig;
   /** The run folder (artifact root of the services started here). */
@@ -86,7 +89,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   say(`starting the five services (artifacts in ${runDir})`);
   const services = await startRunServices({
     runDir, given: opts.given,
-    env: { SPARK_EVAL_MAX_TOKENS: String(cfg.evalMaxTokens), SPARK_EVAL_STEP_MAX_TOKENS: String(cfg.evalStepMaxTokens), ...opts.env },
+    env: {
+      SPARK_EVAL_MAX_TOKENS: String(cfg.evalMaxTokens), SPARK_EVAL_STEP_MAX_TOKENS: String(cfg.evalStepMaxTokens),
+      // A full batch for each of the 3 models × 2 modes in flight at once.
+      SPARK_EVAL_TRAINER_BATCH_SIZE: String(cfg.evalBatchSize), SPARK_EVAL_TRAINER_CONCURRENCY: String(cfg.evalBatchSize * 3 * 2),
+      ...opts.env,
+    },
   });
   const signal = opts.signal ? AbortSignal.any([opts.signal, services.signal]) : services.signal;
   const clients: Clients = {
@@ -124,7 +132,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       say(`✓ ${stage}: ${steps.count} step examples`);
       return { trajectories: `${stage}/trajectories.jsonl`, steps: `${stage}/steps.jsonl`, count: steps.count };
     }, skipped(stage));
-    const rollouts = await guard(rollout('rollouts', cfg.questions, cfg.selection, cfg.seed));
+    // The pre-training rollouts (step 4) run beside these: each is mostly tool calls and judge scoring
+    // of single questions, which leave the other core idle.
+    const rolloutsDone = guard(rollout('rollouts', cfg.questions, cfg.selection, cfg.seed));
 
     // 4. The base policy: a given model, or a tiny random Llama pre-trained on the step format.
     const train = (stage: string, mode: TrainingMode, data: string, base: string, t: PipelineConfig['sft'],
@@ -141,18 +151,19 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       return { adapter, jobId: job.id };
     }, skipped(stage));
 
-    const basePath = cfg.modelPath ? resolve(cfg.modelPath) : await guard(state.stage('base', async () => {
+    const baseDone = cfg.modelPath ? Promise.resolve(resolve(cfg.modelPath)) : guard(state.stage('base', async () => {
       const random = join(runDir, 'models', `${cfg.tinyPreset}-random`);
       // A run cut short after this point resumes with the same random weights.
       if (!existsSync(join(random, 'config.json'))) await initCheckpoint(random, { preset: cfg.tinyPreset, dtype: 'float32', seed: cfg.seed, overrides: { initializer_range: cfg.tinyInitStd } });
-      const pre = await rollout('pretrain-rollouts', cfg.pretrain.questions, 'highest_score', cfg.seed + PRETRAIN_SEED_OFFSET);
+      const pre = await rollout('pretrain-rollouts', cfg.pretrain.questions, cfg.pretrain.selection, cfg.seed + PRETRAIN_SEED_OFFSET);
       // The embeddings train too: a random, frozen 128k × 64 embedding cannot be steered to the step format
       // by adapters alone (measured: the policy never got past `{"name": "parameters"`).
-      const { adapter } = await train('pretrain', TrainingMode.TRAINING_MODE_SFT, pre.steps, random, cfg.pretrain, { modulesToSave: ['embed_tokens'] });
+      const { adapter } = await train('pretrain', TrainingMode.TRAINING_MODE_SFT, pre.steps, random, cfg.pretrain, { modulesToSave: ['embed_tokens'], hyper: { maxSeqLen: cfg.pretrain.maxSeqLen } });
       const merged = await unary(clients.trainer.mergeAdapter.bind(clients.trainer), { baseModelPath: random, adapter: { uri: adapter, mediaType: '', sha256: '', sizeBytes: 0 }, outDir: 'models/base' }, { timeoutMs: 600_000, signal });
       say(`✓ base: ${cfg.tinyPreset} Llama pre-trained on the step format → ${merged.model!.uri}`);
       return join(runDir, merged.model!.uri);
     }, skipped('base')));
+    const [rollouts, basePath] = await Promise.all([rolloutsDone, baseDone]);
 
     // 5-6. SFT baseline and SPaRK PPO on the same step examples.
     const sft = await guard(train('sft', TrainingMode.TRAINING_MODE_SFT, rollouts.steps, basePath, cfg.sft));
@@ -171,6 +182,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         requestId: requestId(runDir, 'eval'), models: [model('base'), model('sft', sft.adapter), model('spark', spark.adapter)],
         modes: [EvalMode.EVAL_MODE_COT_5SHOT, EvalMode.EVAL_MODE_AGENTIC], questionIds: evalIds, seed: cfg.seed,
         maxSteps: cfg.evalMaxSteps, concurrency: cfg.concurrency, extraction: ExtractionMode.EXTRACTION_MODE_STRICT, outDir: 'eval',
+        // A question shares its batch with all others of its model and mode (evalBatchSize), so it lasts
+        // about as long as the whole evaluation: the default 2 minutes is too close on a busy laptop.
+        perQuestionTimeoutMs: EVAL_QUESTION_TIMEOUT_MS,
       }), { timeoutMs: 60_000, signal });
       await followJob(clients.evaluator, job, { label: 'eval', unit: 'answers', total: evalIds.length * 3 * 2, doneMetric: 'eval/answers_done', show: { 'spark acc': 'eval/spark/agentic/accuracy' }, signal });
       return { jobId: job.id };
