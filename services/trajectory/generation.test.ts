@@ -2,7 +2,7 @@
  * The generation loop with deterministic in-test generator/judge/tools (the real ones are exercised over
  * gRPC in tests/trajectory.test.ts): output format, rarity-first usage counts, and resume after a stop.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -119,8 +119,14 @@ describe('runGeneration', () => {
   it('decomposes trajectories into one step example per step (SWiRL)', async () => {
     const root = mkdtempSync(join(tmpdir(), 'gen-'));
     await generate(root);
+    // Rollouts finish in any order: list them backwards.
+    const file = join(root, 'run', 'trajectories.jsonl');
+    writeFileSync(file, `${readFileSync(file, 'utf8').trim().split('\n').reverse().join('\n')}\n`);
     const examples = decomposeFolder(join(root, 'run'));
     expect(examples).toHaveLength(12 * 5);
+    // By question, whatever order the rollouts finished in; each trajectory's steps in order.
+    const keys = examples.map((e) => [e.question_id, e.step_index] as const);
+    expect(keys).toEqual([...keys].sort((a, b) => a[0] - b[0] || a[1] - b[1]));
     const first = examples.filter((e) => e.question_id === 100);
     expect(first.map((e) => e.step_index)).toEqual([0, 1, 2, 3, 4]);
     // Context grows by two messages (tool call + ipython output) per tool step.

@@ -45,10 +45,14 @@ export function diversityByAction(records: readonly TrajectoryRecord[], numActio
   return Object.fromEntries(Object.entries(counts).map(([a, c]) => [a, -Math.log2(c / total) / Math.log2(numActions)]));
 }
 
-/** All step examples of the trajectories, in file order. `questions` supplies the question texts. */
+/**
+ * All step examples of the trajectories, by question id: trajectories.jsonl lists them as their rollouts
+ * finished, which varies from run to run, and the order of the examples is the order training sees them.
+ * `questions` supplies the question texts.
+ */
 export function decompose(records: readonly TrajectoryRecord[], questions: ReadonlyMap<number, Question>, opts: { maxSteps?: number } = {}): StepExample[] {
   const diversity = diversityByAction(records);
-  return records.flatMap((record) => {
+  return [...records].sort((a, b) => a.question_id - b.question_id).flatMap((record) => {
     const question = questions.get(record.question_id);
     if (!question) throw new NotFoundError('question of trajectory', String(record.question_id));
     const trajectory = fromRecord(record);

@@ -29,6 +29,7 @@ describe('resolvePipelineConfig', () => {
     expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('selection: rarest\n') })).toThrow(ConfigError);
     expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('selection: rarest\n') })).toThrow(/selection: .*rarity_first/);
     expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('ppo:\n  lr: -1\n') })).toThrow(/ppo\.lr/);
+    expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('ppo:\n  clipEps: 10\n') })).toThrow(/ppo\.clipEps/);
     expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('questionz: 3\n') })).toThrow(/questionz/);
     expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('evalBatchSize: 0\n') })).toThrow(/evalBatchSize/);
     expect(() => resolvePipelineConfig({ preset: 'smoke', file: yamlFile('pretrain:\n  maxSeqLen: 8\n') })).toThrow(/pretrain\.maxSeqLen/);

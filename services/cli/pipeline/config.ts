@@ -59,7 +59,8 @@ export const pipelineConfigSchema = z.object({
     questions: z.number().int().min(1).max(2_500), maxSeqLen: z.number().int().min(64).max(131_072), selection: z.enum(SELECTION_POLICIES),
   }),
   sft: stageTraining,
-  ppo: stageTraining.extend({ klCoef: z.number().min(0), clipEps: z.number().positive(), diversityWeight: z.number().min(0) }),
+  // clipEps < 1 as the trainer checks it: a bad value fails here, not minutes into the run.
+  ppo: stageTraining.extend({ klCoef: z.number().min(0), clipEps: z.number().positive().lt(1), diversityWeight: z.number().min(0) }),
   lora: z.object({ rank: z.number().int().min(1), alpha: z.number().positive(), quantization: z.enum(['none', 'nf4']) }).strict(),
 }).strict();
 
