@@ -6,6 +6,7 @@ const result = (model: string, mode: EvalMode, acc: number, entropy: number) => 
   model, mode, overall: { accuracy: acc, n: 28, noAnswer: 1 },
   categories: { biology: { accuracy: acc, n: 2, noAnswer: 0 }, 'computer science': { accuracy: 0.5, n: 2, noAnswer: 1 } },
   toolEntropyBits: entropy, normalizedToolEntropy: entropy / Math.log2(9), toolEntropyCiLow: entropy - 0.1, toolEntropyCiHigh: entropy + 0.1,
+  actionCounts: { calculator: 50, encyclopedia: 30, cot: 4 }, malformedToolCalls: 12,
 });
 
 describe('resultsTable', () => {
@@ -20,7 +21,7 @@ describe('resultsTable', () => {
     expect(table).toMatch(/^accuracy\s+base\/cot\s+base\/tools\s+sft\/tools\s+spark\/tools$/m);
     expect(table).toMatch(/^biology\s+20\.0%\s+25\.0%\s+30\.0%\s+30\.0%$/m);
     expect(table).toMatch(/^computer science\s+50\.0%/m);
-    expect(table).toMatch(/spark\s+2\.100 bits/);
+    expect(table).toMatch(/spark\s+2\.100 bits\s+\(normalised 0\.662, 95% CI 2\.000–2\.200; 84 steps, 12 malformed calls\)/);
     expect(table).toContain("SPaRK's tool-selection entropy is above base and sft's in this run.");
   });
 
