@@ -82,13 +82,16 @@ export const PRESETS: Record<PresetName, PipelineConfig> = {
     // steps so far and the end of the tool list; 384 made no better policy) at 15–20 % less time a step.
     // Pre-training rolls out with uniform_viable: the base stands in for a pre-trained LLM, which knows
     // every tool without a preference. On highest_score rollouts (the judge's favourites) it learnt two
-    // tool names, and neither SFT nor SPaRK could move it past them (measured, seed 0: base 1.02 bits,
-    // SFT 0.66, SPaRK 0.95; on uniform_viable rollouts: base 1.12, SFT 0.73, SPaRK 1.47).
+    // tool names, and neither SFT nor SPaRK could move it past them (measured, seed 0, with the step
+    // files still in rollout-finish order: base 1.02 bits, SFT 0.66, SPaRK 0.95; on uniform_viable
+    // rollouts: base 1.12, SFT 0.73, SPaRK 1.47).
     pretrain: { questions: 42, steps: 250, lr: 3e-3, batchSize: 4, gradAccum: 1, maxSeqLen: 256, selection: 'uniform_viable' },
     sft: { steps: 30, lr: 5e-3, batchSize: 8, gradAccum: 1 },
     // PPO at half SFT's learning rate: at 5e-3 its pushes against common tools also pushed down the JSON
     // around them and SPaRK wrote unknown tool names in up to half its steps; at 2.5e-3 it kept the format
-    // (measured, seeds 0 and 1: SPaRK 0.95 → 1.78 and 0.63 → 1.34 bits, above the base's 1.12 and 0.66).
+    // (measured, seeds 0 and 1, step files in rollout-finish order: SPaRK 1.47 → 1.78 and 0.63 → 1.34
+    // bits, above the base's 1.12 and 0.66; with the final code seeds 0 and 1 are above both baselines,
+    // seed 2 below both — README).
     ppo: { steps: 30, lr: 2.5e-3, batchSize: 8, gradAccum: 1, klCoef: 0.02, clipEps: 0.2, diversityWeight: 1.0 },
     lora: { rank: 16, alpha: 64, quantization: 'none' },
   },
