@@ -182,7 +182,9 @@ describe('LoRA training', () => {
     const data = examples();
     const bt = batch(data);
     let first = NaN, last = NaN;
-    for (let step = 0; step < 160; step++) {
+    // 200 steps: at 160 the memorisation was at the edge (≥ 28 of 32 answers back before the LoRA parts
+    // were added into the base GEMM's output in place, 27 after: the same maths, other rounding; 31 at 200).
+    for (let step = 0; step < 200; step++) {
       const loss = await actionLoss(model, bt, true);
       last = loss.item();
       if (step === 0) first = last;
