@@ -42,6 +42,7 @@ import { createLora } from '../../services/trainer/model/lora.js';
 import { LlamaTokenizer, writeLlama31TokenizerFiles } from '../../services/trainer/model/tokenizer.js';
 import { loadNative } from '../../services/trainer/native/index.js';
 import { Tensor, manualSeed, noGrad, qkvRope, rmsNorm, swiglu, tidy, tokenLogprobs } from '../../services/trainer/native/tensor.js';
+import { inputLength } from '../../services/trainer/training/batch.js';
 import { devicePeak, trainingStepFlops } from '../../services/trainer/training/mfu.js';
 import { runTraining } from '../../services/trainer/training/trainer.js';
 import { readSafetensors } from '../../services/trainer/model/safetensors.js';
@@ -374,9 +375,9 @@ async function ppoRow(v: Variant, root: string, withGeneration: boolean, opsPath
   }
   const tsS = median(metrics.slice(warmup).map((m) => m['perf/step_time_s']!));
   const torch = ops ? undefined : runTorch({ quantization: v.quantization, checkpoint: v.checkpoint, steps, warmup, generate: gen.map((g) => ({ batch: g.batch, prompt: GEN.prompt, new: GEN.new })) }, bench, root);
-  // As collate computes them: each row without its last token, logits for the longest completion.
+  // As collate computes the rows: logits for the longest completion.
   const { rows } = ppoRows(bench);
-  const flops = trainingStepFlops(config, rows.map((r) => r.contextIds.length + r.completionIds.length - 1), Math.max(...rows.map((r) => r.completionIds.length)));
+  const flops = trainingStepFlops(config, rows.map(inputLength), Math.max(...rows.map((r) => r.completionIds.length)));
   const baseS = torch ? median(torch.step_s) : NaN;
   emit({
     bench: v.bench, ts_s: round(tsS), baseline_s: round(baseS), ratio: round(tsS / baseS, 3),

@@ -41,3 +41,7 @@ export const ACTION_DESCRIPTIONS: Record<ActionName, string> = {
 export function isActionName(name: string): name is ActionName {
   return (ACTION_NAMES as readonly string[]).includes(name);
 }
+
+export function isToolName(name: string): name is ToolName {
+  return (TOOL_NAMES as readonly string[]).includes(name);
+}

@@ -12,7 +12,7 @@
  * write its input. It counts as the tool's step (tool-selection entropy is about the choice), is not
  * run, and is recorded as malformed, so the report can say how many calls were.
  */
-import { TOOL_NAMES } from '../common/actions.js';
+import { isToolName } from '../common/actions.js';
 import { CancelledError } from '../common/errors.js';
 import type { Step, ToolCall } from '../common/gen/spark/v1/common.js';
 import { buildToolUseMessages, formatQuestionBlock, parseAssistantTurn, TOKENS } from '../common/step-format.js';
@@ -36,8 +36,6 @@ export interface AgenticResult {
   /** Step index → why the call of a named tool did not parse (the step's action is that tool). */
   malformed: Record<number, string>;
 }
-
-const isToolName = (name: string | undefined): name is string => (TOOL_NAMES as readonly string[]).includes(name ?? '');
 
 export interface AgenticOptions {
   maxSteps: number;
@@ -79,9 +77,9 @@ export async function answerAgentic(
     }
     if (parsed.kind === 'invalid_tool_call') {
       // Shown back to the policy as its own text, so it can see what it wrote.
-      const named = isToolName(parsed.name);
-      steps.push({ ...emptyStep(index, named ? parsed.name! : INVALID_TOOL_CALL_ACTION), thought: parsed.text });
-      if (named) malformed[index] = parsed.error;
+      const tool = parsed.name !== undefined && isToolName(parsed.name) ? parsed.name : undefined;
+      steps.push({ ...emptyStep(index, tool ?? INVALID_TOOL_CALL_ACTION), thought: parsed.text });
+      if (tool) malformed[index] = parsed.error;
       continue;
     }
     steps.push({ ...emptyStep(index, 'cot'), thought: parsed.thought, isFinal: !!parsed.finalAnswer });

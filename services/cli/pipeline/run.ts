@@ -148,14 +148,14 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       return { adapter, jobId: job.id };
     }, skipped(stage));
 
-    let preRolloutsDone!: () => void;
-    const preRollouts = new Promise<void>((done) => { preRolloutsDone = done; });
-    const baseDone = cfg.modelPath ? Promise.resolve(resolve(cfg.modelPath)) : guard(state.stage('base', async () => {
+    // The pre-training rollouts come first; the training rollouts then run beside the pre-training: a
+    // training step of the tiny model keeps about one core busy, the rollouts' tool calls the other.
+    const pre = cfg.modelPath ? undefined : await guard(rollout('pretrain-rollouts', cfg.pretrain.questions, cfg.pretrain.selection, cfg.seed + PRETRAIN_SEED_OFFSET));
+    const rolloutsDone = guard(rollout('rollouts', cfg.questions, cfg.selection, cfg.seed));
+    const baseDone = !pre ? Promise.resolve(resolve(cfg.modelPath!)) : guard(state.stage('base', async () => {
       const random = join(runDir, 'models', `${cfg.tinyPreset}-random`);
       // A run cut short after this point resumes with the same random weights.
       if (!existsSync(join(random, 'config.json'))) await initCheckpoint(random, { preset: cfg.tinyPreset, dtype: 'float32', seed: cfg.seed, overrides: { initializer_range: cfg.tinyInitStd } });
-      const pre = await rollout('pretrain-rollouts', cfg.pretrain.questions, cfg.pretrain.selection, cfg.seed + PRETRAIN_SEED_OFFSET);
-      preRolloutsDone();
       // The embeddings train too: a random, frozen 128k × 64 embedding cannot be steered to the step format
       // by adapters alone (measured: the policy never got past `{"name": "parameters"`).
       const { adapter } = await train('pretrain', TrainingMode.TRAINING_MODE_SFT, pre.steps, random, cfg.pretrain, { modulesToSave: ['embed_tokens'], hyper: { maxSeqLen: cfg.pretrain.maxSeqLen } });
@@ -163,10 +163,6 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       say(`✓ base: ${cfg.tinyPreset} Llama pre-trained on the step format → ${merged.model!.uri}`);
       return join(runDir, merged.model!.uri);
     }, skipped('base')));
-    // The training rollouts run beside the pre-training (after its own rollouts, which it needs first):
-    // a training step of the tiny model keeps about one core busy, the rollouts' tool calls the other.
-    const afterPreRollouts = Promise.race([preRollouts, baseDone.then(() => undefined, () => undefined)]);
-    const rolloutsDone = guard(afterPreRollouts.then(() => rollout('rollouts', cfg.questions, cfg.selection, cfg.seed)));
     const [rollouts, basePath] = await Promise.all([rolloutsDone, baseDone]);
 
     // 5-6. SFT baseline and SPaRK PPO on the same step examples.

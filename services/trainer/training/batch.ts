@@ -38,14 +38,18 @@ export interface ActionBatch {
   rowLengths: number[];
 }
 
+/** Tokens of a row as the model computes it: context + completion without its last token. */
+export function inputLength(row: BatchRow): number {
+  return row.contextIds.length + row.completionIds.length - 1;
+}
+
 /** Left-pads rows into one batch (the tensors belong to the caller's scope). */
 export function collate(rows: readonly BatchRow[], device?: string): ActionBatch {
   if (rows.length === 0) throw new RangeError('a batch needs at least one row');
   rows.forEach((r, i) => {
     if (r.contextIds.length === 0 || r.completionIds.length === 0) throw new RangeError(`row ${i} needs context and completion tokens`);
   });
-  // Inputs: context + completion without its last token.
-  const rowLengths = rows.map((r) => r.contextIds.length + r.completionIds.length - 1);
+  const rowLengths = rows.map(inputLength);
   const seq = Math.max(...rowLengths);
   const a = Math.max(...rows.map((r) => r.completionIds.length));
   const b = rows.length;
@@ -136,16 +140,19 @@ export function completionEntropy(logits: Tensor, completionLengths: readonly nu
   }), 0));
 }
 
+/** Per-row values of the completion positions as a `[batch, A]` matrix, right-aligned as collate lays them out. */
+export function rightAligned(rows: readonly Float32Array[], respLen: number): BatchMatrix {
+  const data = new Float32Array(rows.length * respLen);
+  rows.forEach((values, r) => data.set(values, r * respLen + (respLen - values.length)));
+  return { batch: rows.length, respLen, data };
+}
+
 /** Values at each row's completion positions, concatenated (`[Σ c_r]`), as a right-aligned `[batch, A]` matrix. */
 export function completionMatrix(values: Float32Array, completionLengths: readonly number[], respLen: number): BatchMatrix {
-  const data = new Float32Array(completionLengths.length * respLen);
+  const total = completionLengths.reduce((x, y) => x + y, 0);
+  if (total !== values.length) throw new RangeError(`expected ${total} values, got ${values.length}`);
   let offset = 0;
-  completionLengths.forEach((c, r) => {
-    data.set(values.subarray(offset, offset + c), r * respLen + (respLen - c));
-    offset += c;
-  });
-  if (offset !== values.length) throw new RangeError(`expected ${offset} values, got ${values.length}`);
-  return { batch: completionLengths.length, respLen, data };
+  return rightAligned(completionLengths.map((c) => values.subarray(offset, (offset += c))), respLen);
 }
 
 /** The inverse of completionMatrix: a `[batch, A]` matrix's values at the completion positions, `[Σ c_r]`. */

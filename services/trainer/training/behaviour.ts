@@ -13,7 +13,7 @@ import type { LlamaModel } from '../model/llama.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../model/safetensors.js';
 import { noGrad, tidy } from '../native/tensor.js';
 import type { BatchMatrix } from '../ppo/matrix.js';
-import { actionLogProbs, collate, type BatchRow } from './batch.js';
+import { actionLogProbs, collate, rightAligned, type BatchRow } from './batch.js';
 
 export const BEHAVIOUR_FILE = 'behaviour_logprobs.safetensors';
 
@@ -36,12 +36,7 @@ export class BehaviourLogProbs {
 
   /** The `[batch, A]` matrix of a batch of examples, right-aligned as batch.ts lays completions out. */
   matrix(indices: readonly number[], respLen: number): BatchMatrix {
-    const data = new Float32Array(indices.length * respLen);
-    indices.forEach((ex, r) => {
-      const lp = this.of(ex);
-      data.set(lp, r * respLen + (respLen - lp.length));
-    });
-    return { batch: indices.length, respLen, data };
+    return rightAligned(indices.map((ex) => this.of(ex)), respLen);
   }
 }
 
