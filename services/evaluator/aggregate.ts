@@ -96,7 +96,9 @@ export function summarize(records: readonly EvalRecord[], opts: SummarizeOptions
   const correctness = new Map<string, Map<number, boolean>>();
   for (const mode of opts.modes) {
     for (const model of models) {
-      const group = records.filter((r) => r.model === model && r.mode === mode);
+      // By question: results.jsonl lists answers as they finished, and the bootstrap resamples by position,
+      // so without an order of its own the same answers gave other intervals from run to run.
+      const group = records.filter((r) => r.model === model && r.mode === mode).sort((a, b) => a.question_id - b.question_id);
       results.push(summarizeGroup(model, mode, group, opts));
       correctness.set(`${model}/${mode}`, new Map(group.map((r) => [r.question_id, r.correct])));
     }
